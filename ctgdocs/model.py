@@ -506,8 +506,12 @@ def check_rules(conv: Convention) -> list[tuple[Location, str]]:
                                  f"duplicate action code {action.code!r}; codes must be unique"))
             codes.setdefault(action.code, ("action_plan", a_index, "actions", i))
     for c_index, commune in enumerate(conv.communes):
-        for i, action in enumerate(commune.actions):
-            problems += _check_years(action.years, period,
+        if len(commune.slug) > 58 or not commune.slug:
+            problems.append((("communes", c_index, "name"), f"{commune.name!r} gives the "
+                             f"signatory id 'maire-{commune.slug}', which must have 1 to 58 "
+                             "letters or digits after 'maire-'; shorten the name"))
+        for i, c_action in enumerate(commune.actions):
+            problems += _check_years(c_action.years, period,
                                      ("communes", c_index, "actions", i, "years"))
         if commune.mayor.email is None:
             problems.append((("communes", c_index, "mayor", "email"),

@@ -1,0 +1,35 @@
+"""signers — generic multi-signatory PAdES signing and verification for any PDF.
+
+Never imports ``ctgdocs``. Public names are imported on first use (pyHanko is slow to
+import), so ``import signers.exceptions`` stays cheap."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "SignersError": "signers.exceptions",
+    "CredentialsError": "signers.exceptions",
+    "SigningRefused": "signers.exceptions",
+    "SigningError": "signers.exceptions",
+    "VerificationError": "signers.exceptions",
+    "FieldError": "signers.exceptions",
+    "MissingDependencyError": "signers.exceptions",
+    "FieldSpec": "signers.model",
+    "ExpectedSigner": "signers.model",
+    "add_signature_fields": "signers.fields",
+    "signature_field_names": "signers.fields",
+    "atomic_output": "signers.atomic",
+    "atomic_write_bytes": "signers.atomic",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names lazily."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'signers' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
