@@ -1,0 +1,284 @@
+"""Tests of the Word templates, their rendering and ``check-templates``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import docx
+import pytest
+
+from ctgdocs.exceptions import TemplateError
+from ctgdocs.load import load_convention
+from ctgdocs.model import Convention, signatories
+from ctgdocs.render import (
+    ANNEX_TEMPLATE,
+    MAIN_TEMPLATE,
+    annex_context,
+    annex_filename,
+    french_date,
+    french_number,
+    french_years,
+    main_context,
+    render_bytes,
+    render_docx,
+)
+from ctgdocs.templates_check import (
+    TemplateProblem,
+    check_template,
+    check_templates,
+    declared_contexts,
+    sample_convention,
+)
+
+SEE_README = "(see templates/README.md for the declared keys)"
+
+
+@pytest.fixture(scope="session")
+def templates(root: Path) -> Path:
+    """The project's templates folder."""
+    return root / "templates"
+
+
+@pytest.fixture(scope="session")
+def samples(root: Path) -> Path:
+    """``tests/resources/templates`` (broken templates, see its README)."""
+    return root / "tests" / "resources" / "templates"
+
+
+@pytest.fixture(scope="session")
+def reference(root: Path) -> Convention:
+    """The 13-commune reference convention."""
+    return load_convention(root / "examples" / "vallee-herault" / "convention.yaml")
+
+
+@pytest.fixture(scope="session")
+def rendered(reference: Convention, templates: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference convention and its 13 annexes, rendered once."""
+    out = tmp_path_factory.mktemp("rendered")
+    render_docx(templates / MAIN_TEMPLATE, main_context(reference), out / "convention.docx")
+    for index, commune in enumerate(reference.communes):
+        render_docx(templates / ANNEX_TEMPLATE, annex_context(reference, index),
+                    out / annex_filename(commune))
+    return out
+
+
+def _text(path: Path) -> str:
+    document = docx.Document(str(path))
+    lines = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        lines += [p.text for row in table.rows for cell in row.cells for p in cell.paragraphs]
+    return "\n".join(lines)
+
+
+# --- check-templates ------------------------------------------------------------------------
+
+def test_real_templates_check_clean(templates: Path) -> None:
+    assert check_templates(templates) == []
+
+
+def test_undeclared_variable_is_located(samples: Path) -> None:
+    path = samples / "undeclared-variable.docx"
+    problems = check_template(path, declared_contexts()[ANNEX_TEMPLATE])
+    maire = f'undeclared variable "commune.maire_nom": no key "maire_nom" here {SEE_README}'
+    assert problems == [
+        TemplateProblem(path.name, "paragraph 3", "Maire : {{ commune.maire_nom }}", maire),
+        TemplateProblem(path.name, "paragraph 4", "Code : {{ foo }}",
+                        'undeclared variable "foo": not in the context of '
+                        "undeclared-variable.docx (see templates/README.md)"),
+        TemplateProblem(path.name, "table 1, row 1, cell 2, paragraph 1",
+                        "{{ commune.maire_nom }}", maire),
+    ]
+
+
+def test_unclosed_for_is_located_at_its_opening(samples: Path) -> None:
+    path = samples / "unclosed-for.docx"
+    assert check_template(path, declared_contexts()[MAIN_TEMPLATE]) == [TemplateProblem(
+        path.name, "paragraph 2", "{%p for axis in axes %}",
+        '"{% for %}" is never closed: add "{% endfor %}" (or "{%p endfor %}" in its own '
+        "paragraph)")]
+
+
+def test_broken_tag_is_located(samples: Path) -> None:
+    path = samples / "broken-tag.docx"
+    assert check_template(path, declared_contexts()[MAIN_TEMPLATE]) == [TemplateProblem(
+        path.name, "paragraph 2", "Convention : {{ title }",
+        'unclosed tag "{{": no matching "}}" in this paragraph (a tag must open and close in '
+        "the same paragraph)")]
+
+
+def test_unknown_filter_is_reported(samples: Path) -> None:
+    path = samples / "unknown-filter.docx"
+    assert check_template(path, declared_contexts()[MAIN_TEMPLATE]) == [TemplateProblem(
+        path.name, "paragraph 2", "{{ title|frdate }}", 'unknown filter "frdate"')]
+
+
+def test_tag_split_by_tracked_change_is_reported(samples: Path) -> None:
+    path = samples / "tracked-deletion.docx"
+    [problem] = check_template(path, declared_contexts()[MAIN_TEMPLATE])
+    assert (problem.location, problem.excerpt) == ("paragraph 2", "{{ title }}")
+    assert problem.message.startswith('tag "{{ title }}" is split across Word runs')
+
+
+def test_tag_split_across_formatted_runs_still_works(samples: Path, outdir: Path) -> None:
+    path = samples / "split-runs.docx"
+    assert check_template(path, declared_contexts()[MAIN_TEMPLATE]) == []
+    render_docx(path, {"title": "Convention X"}, outdir / "out.docx")
+    assert "Convention X" in _text(outdir / "out.docx")
+
+
+def test_missing_template_is_reported(tmp_path: Path, templates: Path) -> None:
+    shutil.copy(templates / MAIN_TEMPLATE, tmp_path / MAIN_TEMPLATE)
+    [problem] = check_templates(tmp_path)
+    assert (problem.template, problem.location) == (ANNEX_TEMPLATE, "file")
+    assert "missing template" in problem.message
+
+
+def test_declared_contexts_have_the_reference_keys(reference: Convention) -> None:
+    declared = declared_contexts()
+    assert declared[MAIN_TEMPLATE].keys() == main_context(reference).keys()
+    assert declared[ANNEX_TEMPLATE]["commune"].keys() == annex_context(reference, 0)[
+        "commune"].keys()
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+def test_undefined_variable_is_an_error_not_a_blank(samples: Path, outdir: Path) -> None:
+    context = annex_context(sample_convention(), 0) | {"foo": "x"}
+    with pytest.raises(TemplateError, match=r"undeclared-variable\.docx.*maire_nom"):
+        render_docx(samples / "undeclared-variable.docx", context, outdir / "out.docx")
+    assert list(outdir.iterdir()) == []
+
+
+def test_broken_template_is_a_template_error(samples: Path, outdir: Path) -> None:
+    with pytest.raises(TemplateError, match=r"broken-tag\.docx"):
+        render_docx(samples / "broken-tag.docx", main_context(sample_convention()),
+                    outdir / "out.docx")
+
+
+def test_contexts_are_plain_json(reference: Convention) -> None:
+    for context in (main_context(reference), annex_context(reference, 4)):
+        assert json.loads(json.dumps(context, sort_keys=True)) == context
+
+
+def test_main_context_ignores_commune_details(reference: Convention) -> None:
+    commune = reference.communes[3]
+    changed_diag = commune.diagnostic.model_copy(update={"text": "Autre analyse."})
+    changed = commune.model_copy(update={"diagnostic": changed_diag,
+                                         "services": ["Nouvelle crèche"]})
+    communes = [changed if c is commune else c for c in reference.communes]
+    other = reference.model_copy(update={"communes": communes})
+    assert main_context(other) == main_context(reference)
+    assert annex_context(other, 3) != annex_context(reference, 3)
+    assert annex_context(other, 2) == annex_context(reference, 2)
+
+
+def test_reference_convention_names_every_party(rendered: Path, reference: Convention) -> None:
+    text = _text(rendered / "convention.docx")
+    for commune in reference.communes:
+        assert commune.mayor.formal_name in text
+        assert f"n° {commune.deliberation.number} du " in text
+    assert reference.epci.deliberation.number in text
+    assert "tribunal administratif de Montpellier" in text
+    assert "{{" not in text and "{%" not in text
+
+
+def test_reference_annexes(rendered: Path, reference: Convention) -> None:
+    for number, commune in enumerate(reference.communes, start=1):
+        text = _text(rendered / annex_filename(commune))
+        assert f"Annexe n° {number}" in text
+        assert commune.mayor.formal_name in text
+        assert commune.deliberation.number in text
+        assert commune.diagnostic.text in text
+        assert "{{" not in text and "{%" not in text
+
+
+def test_signature_blocks_follow_the_contract(rendered: Path, reference: Convention) -> None:
+    document = docx.Document(str(rendered / "convention.docx"))
+    headings = [p for p in document.paragraphs if p.text == "Signatures"]
+    assert len(headings) == 1 and headings[0].paragraph_format.page_break_before
+    assert any(p.text == "Fait à Gignac, le 6 février 2023, en un exemplaire électronique."
+               for p in document.paragraphs)
+    table = document.tables[-1]
+    cells = [cell for row in table.rows for cell in row.cells]
+    expected = signatories(reference)
+    for cell, signatory in zip(cells, expected, strict=False):
+        capacity, name, area, caption = cell.paragraphs
+        assert capacity.text == signatory.capacity and capacity.runs[0].bold is not False
+        assert capacity.style.font.bold
+        assert name.text == signatory.person.formal_name
+        assert area.text == "" and area.style.paragraph_format.line_spacing.cm >= 2.4
+        assert caption.text == f"Champ de signature : {signatory.id}"
+        assert caption.style.font.size.pt == 7
+    assert [c.paragraphs[-1].text for c in cells if c.paragraphs[-1].text] == [
+        f"Champ de signature : {s.id}" for s in expected]
+    for row in table.rows:
+        assert row._tr.trPr.find(docx.oxml.ns.qn("w:cantSplit")) is not None
+
+
+def test_rendering_is_deterministic(reference: Convention, templates: Path) -> None:
+    context = main_context(reference)
+    first = render_bytes(templates / MAIN_TEMPLATE, context)
+    assert render_bytes(templates / MAIN_TEMPLATE, context) == first
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_rendering_is_fast(reference: Convention, templates: Path, outdir: Path) -> None:
+    render_docx(templates / ANNEX_TEMPLATE, annex_context(reference, 0), outdir / "warm.docx")
+    start = time.perf_counter()
+    render_docx(templates / MAIN_TEMPLATE, main_context(reference), outdir / "c.docx")
+    for index, commune in enumerate(reference.communes):
+        render_docx(templates / ANNEX_TEMPLATE, annex_context(reference, index),
+                    outdir / annex_filename(commune))
+    elapsed = time.perf_counter() - start
+    assert elapsed < 3.0, f"14 documents took {elapsed:.2f} s (target < 1 s)"
+
+
+def test_french_formatting() -> None:
+    assert french_date(dt.date(2023, 2, 6)) == "6 février 2023"
+    assert french_date(dt.date(2022, 12, 1)) == "1er décembre 2022"
+    assert french_number(12345) == "12\u202f345"
+    assert french_number(950) == "950"
+    assert french_years([2024, 2023, 2025]) == "2023 à 2025"
+    assert french_years([2023, 2025]) == "2023 et 2025"
+    assert french_years([2026]) == "2026"
+
+
+def test_annex_filename(reference: Convention) -> None:
+    names = [annex_filename(c) for c in reference.communes]
+    assert "annexe-saint-andre-de-sangonis.docx" in names
+    assert len(set(names)) == len(names)
+
+
+# --- the PDF, through LibreOffice -----------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftotext") is None,
+                    reason="LibreOffice and poppler-utils are needed (make setup)")
+def test_pdf_signature_captions_stay_on_one_line(rendered: Path, reference: Convention,
+                                                 tmp_path: Path) -> None:
+    subprocess.run(["soffice", f"-env:UserInstallation=file://{tmp_path}/profile",
+                    "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path),
+                    str(rendered / "convention.docx")], check=True, capture_output=True,
+                   timeout=180)
+    pdf = tmp_path / "convention.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout
+    pages = text.split("\f")
+    signature_pages = [p for p in pages if "Champ de signature" in p]
+    start = next(i for i, p in enumerate(pages) if p.lstrip().startswith("Signatures"))
+    assert pages[start].lstrip().startswith("Signatures")
+    found = [line.split("Champ de signature : ")[1:] for page in signature_pages
+             for line in page.splitlines()]
+    ids = [part.split()[0] for parts in found for part in parts]
+    # each id whole on one line (left and right captions of a row may be on different lines)
+    assert sorted(ids) == sorted(s.id for s in signatories(reference))
+    assert 25 <= len([p for p in pages if p.strip()]) <= 40
