@@ -533,8 +533,9 @@ def _unique_communes(conv: Convention) -> list[tuple[Location, str]]:
         seen_names.setdefault(key, i)
         if commune.insee is not None:
             if commune.insee in seen_insee:
+                first = seen_insee[commune.insee]
                 problems.append((("communes", i, "insee"), f"duplicate INSEE code "
-                                 f"{commune.insee!r} (already communes[{seen_insee[commune.insee]}])"))
+                                 f"{commune.insee!r} (already communes[{first}])"))
             seen_insee.setdefault(commune.insee, i)
     return problems
 

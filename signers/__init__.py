@@ -22,6 +22,22 @@ _EXPORTS = {
     "signature_field_names": "signers.fields",
     "atomic_output": "signers.atomic",
     "atomic_write_bytes": "signers.atomic",
+    "sign_field": "signers.sign",
+    "seal_package": "signers.sign",
+    "SignResult": "signers.sign",
+    "Credentials": "signers.credentials",
+    "Pkcs12Credentials": "signers.credentials",
+    "PemCredentials": "signers.credentials",
+    "Pkcs11Credentials": "signers.credentials",
+    "open_signer": "signers.credentials",
+    "read_secret": "signers.credentials",
+    "create_demo_pki": "signers.demo_pki",
+    "load_demo_pki": "signers.demo_pki",
+    "DemoSubject": "signers.demo_pki",
+    "DemoPki": "signers.demo_pki",
+    "revoke": "signers.demo_pki",
+    "running_services": "signers.services",
+    "verify_document": "signers.verify",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,48 @@
+# ctgdocs — set-up, demo, tests, benchmarks. Every target is idempotent.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := libreoffice-writer-nogui python3-uno fonts-noto-core fonts-dejavu-core \
+	poppler-utils qpdf softhsm2 opensc python3-venv python3-pip
+DATA ?= examples/vallee-herault/convention.yaml
+
+.PHONY: setup system-packages venv demo test lint bench clean
+
+setup: system-packages venv
+
+system-packages:
+	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		echo "system packages: present"; \
+	else \
+		echo "system packages: installing $(APT_PACKAGES)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+# Debian's python3 with system site packages: LibreOffice's `uno` module is importable
+# (unoserver needs it).
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/ctg demo $(DATA)
+
+lint: setup
+	$(VENV)/bin/ruff check ctgdocs signers tests bench examples
+	$(VENV)/bin/mypy ctgdocs signers
+
+test: setup lint
+	$(VENV)/bin/pytest -q
+
+bench: setup
+	$(PY) bench/build.py
+	$(PY) bench/sign.py
+
+clean:
+	rm -rf output .bench .pytest_cache .mypy_cache .ruff_cache

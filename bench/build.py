@@ -1,0 +1,170 @@
+"""Benchmark of ``ctg build`` against naive LibreOffice conversions, in one run.
+
+(a) a separate ``soffice --convert-to pdf`` per rendered .docx;
+(b) one ``soffice`` call converting all of them;
+(c) ``ctg build`` cold (empty output folder);
+(d) rebuild with nothing changed;
+(e) rebuild after changing one commune (its diagnostic text);
+(f) the 50-commune synthetic convention, cold.
+Targets: (c) ≤ 0.7 × (b) and ≤ 0.1 × (a); (d) ≤ 0.1 × (c); (e) ≤ 0.35 × (c);
+time per commune in (f) no worse than in (c).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "examples"))
+
+REFERENCE = ROOT / "examples" / "vallee-herault" / "convention.yaml"
+CTG_RUNNER = (
+    "import resource, sys\n"
+    "from ctgdocs.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def soffice(profile: Path, outdir: Path, files: list[Path]) -> None:
+    """One plain ``soffice --convert-to pdf`` call."""
+    subprocess.run(["soffice", f"-env:UserInstallation=file://{profile}", "--headless",
+                    "--convert-to", "pdf", "--outdir", str(outdir), *map(str, files)],
+                   check=True, capture_output=True)
+
+
+def ctg_build(data: Path, out: Path, memory: list[int]) -> None:
+    """``ctg build`` as a separate process; records its peak RSS in KiB."""
+    proc = subprocess.run([sys.executable, "-c", CTG_RUNNER, "build", str(data), "-o", str(out)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"ctg build failed ({proc.returncode}):\n{proc.stderr}")
+    for line in proc.stderr.splitlines():
+        if line.startswith("MAXRSS "):
+            memory.append(int(line.split()[1]))
+
+
+def render_all(data: Path, folder: Path) -> list[Path]:
+    """Render every part of ``data`` to .docx in ``folder`` (inputs of (a) and (b))."""
+    from ctgdocs import render
+    from ctgdocs.build import TEMPLATES_DIR
+    from ctgdocs.load import load_convention
+
+    conv = load_convention(data)
+    files = [folder / "convention.docx"]
+    render.render_docx(TEMPLATES_DIR / render.MAIN_TEMPLATE, render.main_context(conv), files[0])
+    for i, commune in enumerate(conv.communes):
+        files.append(folder / render.annex_filename(commune))
+        render.render_docx(TEMPLATES_DIR / render.ANNEX_TEMPLATE,
+                           render.annex_context(conv, i), files[-1])
+    return files
+
+
+def change_one_commune(src: Path, dst: Path) -> None:
+    """Copy the reference data, changing the diagnostic text of the 2nd commune."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    data = yaml.load(src.read_text(encoding="utf-8"))
+    data["communes"][1]["diagnostic"]["text"] += " (Texte modifié pour le banc d'essai.)"
+    with open(dst, "w", encoding="utf-8") as f:
+        yaml.dump(data, f)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per fast measure")
+    args = parser.parse_args()
+    from synthetic import synthetic_convention_yaml
+
+    tmp = Path(tempfile.mkdtemp(prefix="ctg-bench-"))
+    try:
+        rows, memory = run_all(tmp, args.repeat, synthetic_convention_yaml)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_table(rows, memory)
+
+
+def run_all(tmp: Path, repeat: int, synth: Callable[..., str]
+            ) -> tuple[dict[str, float], list[int]]:
+    docx_dir, profile = tmp / "docx", tmp / "profile"
+    docx_dir.mkdir()
+    files = render_all(REFERENCE, docx_dir)
+    soffice(profile, tmp / "warm", files[:1])  # create the profile outside the timings
+    rows: dict[str, float] = {}
+    memory: list[int] = []
+    rows["a"] = timed(lambda: [soffice(profile, tmp / "a", [f]) for f in files], 1)
+    rows["b"] = timed(lambda: soffice(profile, tmp / "b", files), repeat)
+    cold_runs = []
+    for i in range(repeat):
+        out = tmp / f"c{i}"
+        cold_runs.append(timed(lambda out=out: ctg_build(REFERENCE, out, memory), 1))
+    rows["c"] = statistics.median(cold_runs)
+    rows["d"] = timed(lambda: ctg_build(REFERENCE, tmp / "c0", memory), repeat)
+    changed = tmp / "changed.yaml"
+    change_one_commune(REFERENCE, changed)
+    # alternate the two data files so every run really has one changed commune
+    e_runs = []
+    for i in range(repeat):
+        data = changed if i % 2 == 0 else REFERENCE
+        e_runs.append(timed(lambda data=data: ctg_build(data, tmp / "c0", memory), 1))
+    rows["e"] = statistics.median(e_runs)
+    big = tmp / "synthetic-50.yaml"
+    big.write_text(synth(50), encoding="utf-8")
+    rows["f"] = timed(lambda: ctg_build(big, tmp / "f", memory), 1)
+    rows["_communes_c"] = 13
+    rows["_communes_f"] = 50
+    rows["_docs"] = len(files)
+    return rows, memory
+
+
+def print_table(rows: dict[str, float], memory: list[int]) -> None:
+    a, b, c, d, e, f = (rows[k] for k in "abcdef")
+    per_c, per_f = c / rows["_communes_c"], f / rows["_communes_f"]
+    lines = [
+        ("(a) naive: one soffice per document", a, "", ""),
+        ("(b) one soffice call for all", b, "", ""),
+        ("(c) ctg build, cold", c, f"{c / b:.2f} × (b); {c / a:.3f} × (a)",
+         _ok(c <= 0.7 * b and c <= 0.1 * a)),
+        ("(d) rebuild, nothing changed", d, f"{d / c:.3f} × (c)", _ok(d <= 0.1 * c)),
+        ("(e) rebuild, one commune changed", e, f"{e / c:.2f} × (c)", _ok(e <= 0.35 * c)),
+        ("(f) 50 communes, cold", f, f"{per_f:.3f} s/commune vs {per_c:.3f} in (c)",
+         _ok(per_f <= per_c)),
+    ]
+    print(f"ctg build benchmark — {int(rows['_docs'])} documents, {os.cpu_count()} CPUs")
+    print(f"{'measure':40} {'wall s':>8}  {'ratio':34} target")
+    for name, seconds, ratio, ok in lines:
+        print(f"{name:40} {seconds:8.2f}  {ratio:34} {ok}")
+    targets = "targets: (c) ≤ 0.7×(b) and ≤ 0.1×(a); (d) ≤ 0.1×(c); (e) ≤ 0.35×(c); (f) per"
+    print(targets + " commune ≤ (c)")
+    if memory:
+        print(f"peak memory of the ctg process: {max(memory) / 1024:.0f} MiB")
+
+
+def _ok(flag: bool) -> str:
+    return "met" if flag else "MISSED"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Merge the converted parts into one PDF/A package: outline, page labels, metadata."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from pypdf import PdfReader, PdfWriter
+from pypdf.constants import PageLabelStyle
+from pypdf.generic import ArrayObject, NameObject, StreamObject, TextStringObject
+
+from .exceptions import BuildError
+
+
+@dataclass(frozen=True)
+class PartPdf:
+    """One converted document to merge."""
+
+    pdf: Path
+    """The part's PDF/A file."""
+    title: str
+    """Outline entry, e.g. "Annexe 2 – Commune de Gignac"."""
+    label_prefix: str
+    """Page label prefix: "" for the convention, "A2-" for the second annex."""
+
+
+@dataclass(frozen=True)
+class PackageMetadata:
+    """Document metadata, written consistently to the info dictionary and XMP."""
+
+    title: str
+    """dc:title and /Title."""
+    subject: str
+    """dc:description and /Subject."""
+    author: str
+    """dc:creator and /Author."""
+    keywords: str
+    """pdf:Keywords and /Keywords."""
+    language: str = "fr-FR"
+    """dc:language and the catalog /Lang."""
+    creator_tool: str = "ctgdocs"
+    """xmp:CreatorTool and /Creator."""
+
+
+@dataclass(frozen=True)
+class AssembleResult:
+    """What :func:`assemble` produced."""
+
+    pages: int
+    """Total page count."""
+    part_pages: tuple[int, ...]
+    """Page index where each part starts, in order."""
+    pdfa_part: str | None
+    """PDF/A part found in the first part's XMP (``"2"`` expected)."""
+
+
+def assemble(parts: Sequence[PartPdf], out: Path, meta: PackageMetadata,
+             now: dt.datetime | None = None, started: Assembly | None = None
+             ) -> AssembleResult:
+    """Merge ``parts`` (the first one is cloned to keep its PDF/A identification, output
+    intent and document ID) and write ``out``. ``started`` is the result of
+    :func:`begin` on the first part, if the caller cloned it ahead of time."""
+    if not parts:
+        raise BuildError("nothing to assemble: no parts")
+    assembly = started or begin(parts[0].pdf)
+    writer = assembly.writer
+    starts = [0]
+    for part in parts[1:]:
+        starts.append(len(writer.pages))
+        try:
+            writer.append(PdfReader(part.pdf), import_outline=False)
+        except Exception as exc:
+            raise BuildError(f"cannot merge {part.pdf.name}: {exc}") from exc
+    _outline_and_labels(writer, parts, starts)
+    _metadata(writer, meta, now or dt.datetime.now(dt.UTC), assembly.pdfa_part)
+    _keep_id(writer, assembly.main)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    out.write_bytes(buffer.getvalue())
+    return AssembleResult(pages=len(writer.pages), part_pages=tuple(starts),
+                          pdfa_part=assembly.pdfa_part)
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """The first part, cloned and ready to receive the others."""
+
+    main: PdfReader
+    """Reader of the first part."""
+    writer: PdfWriter
+    """Writer cloned from it (outline removed)."""
+    pdfa_part: str | None
+    """PDF/A part of the first part."""
+
+
+def begin(main_pdf: Path) -> Assembly:
+    """Clone the first part (the slow step of :func:`assemble`), e.g. in a thread while
+    the other parts are still being converted."""
+    try:
+        main = PdfReader(main_pdf)
+        writer = PdfWriter(clone_from=main)
+    except Exception as exc:  # pypdf raises many types on broken files
+        raise BuildError(f"cannot read {main_pdf.name}: {exc}") from exc
+    _drop_outline(writer)
+    return Assembly(main, writer, _pdfa_part(main))
+
+
+def _pdfa_part(reader: PdfReader) -> str | None:
+    xmp = reader.xmp_metadata
+    return xmp.pdfaid_part if xmp is not None else None
+
+
+def _drop_outline(writer: PdfWriter) -> None:
+    root = writer.root_object
+    if "/Outlines" in root:
+        del root[NameObject("/Outlines")]
+    writer._root_object[NameObject("/PageMode")] = NameObject("/UseOutlines")
+
+
+def _outline_and_labels(writer: PdfWriter, parts: Sequence[PartPdf], starts: list[int]) -> None:
+    ends = starts[1:] + [len(writer.pages)]
+    for part, start, end in zip(parts, starts, ends, strict=True):
+        writer.add_outline_item(title=part.title, page_number=start)
+        writer.set_page_label(start, end - 1, style=PageLabelStyle.DECIMAL,
+                              prefix=part.label_prefix or None, start=1)
+
+
+def _pdf_date(moment: dt.datetime) -> str:
+    return "D:" + moment.strftime("%Y%m%d%H%M%S") + "Z"
+
+
+def _metadata(writer: PdfWriter, meta: PackageMetadata, now: dt.datetime,
+              pdfa_part: str | None) -> None:
+    writer.add_metadata({
+        "/Title": meta.title, "/Subject": meta.subject, "/Author": meta.author,
+        "/Keywords": meta.keywords, "/Creator": meta.creator_tool,
+        "/Producer": "ctgdocs (LibreOffice, pypdf)",
+        "/CreationDate": _pdf_date(now), "/ModDate": _pdf_date(now),
+    })
+    root = writer.root_object
+    root[NameObject("/Lang")] = TextStringObject(meta.language)
+    stream = StreamObject()
+    stream.set_data(_xmp(meta, now, pdfa_part).encode("utf-8"))
+    stream[NameObject("/Type")] = NameObject("/Metadata")
+    stream[NameObject("/Subtype")] = NameObject("/XML")
+    root[NameObject("/Metadata")] = writer._add_object(stream)
+
+
+def _keep_id(writer: PdfWriter, main: PdfReader) -> None:
+    original = main.trailer.get("/ID")
+    if original is not None:
+        writer._ID = ArrayObject([original[0], original[1]])
+
+
+def _xmp(meta: PackageMetadata, now: dt.datetime, pdfa_part: str | None) -> str:
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    e = escape
+    pdfa = ""
+    if pdfa_part:
+        pdfa = (
+            '  <rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">\n'
+            f"   <pdfaid:part>{e(pdfa_part)}</pdfaid:part>\n"
+            "   <pdfaid:conformance>B</pdfaid:conformance>\n  </rdf:Description>\n"
+        )
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        f"{pdfa}"
+        '  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">\n'
+        "   <dc:format>application/pdf</dc:format>\n"
+        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(meta.title)}</rdf:li>'
+        "</rdf:Alt></dc:title>\n"
+        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{e(meta.subject)}'
+        "</rdf:li></rdf:Alt></dc:description>\n"
+        f"   <dc:creator><rdf:Seq><rdf:li>{e(meta.author)}</rdf:li></rdf:Seq></dc:creator>\n"
+        f"   <dc:language><rdf:Bag><rdf:li>{e(meta.language)}</rdf:li></rdf:Bag></dc:language>\n"
+        "  </rdf:Description>\n"
+        '  <rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">\n'
+        "   <pdf:Producer>ctgdocs (LibreOffice, pypdf)</pdf:Producer>\n"
+        f"   <pdf:Keywords>{e(meta.keywords)}</pdf:Keywords>\n"
+        "  </rdf:Description>\n"
+        '  <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">\n'
+        f"   <xmp:CreatorTool>{e(meta.creator_tool)}</xmp:CreatorTool>\n"
+        f"   <xmp:CreateDate>{stamp}</xmp:CreateDate>\n"
+        f"   <xmp:ModifyDate>{stamp}</xmp:ModifyDate>\n"
+        f"   <xmp:MetadataDate>{stamp}</xmp:MetadataDate>\n"
+        "  </rdf:Description>\n"
+        " </rdf:RDF>\n</x:xmpmeta>\n"
+        + (" " * 100 + "\n") * 20
+        + '<?xpacket end="w"?>'
+    )

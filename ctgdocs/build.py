@@ -1,0 +1,387 @@
+"""The build orchestrator: data → rendered parts → PDF/A parts → package with fields.
+
+Reads like the pipeline diagram in DESIGN.md. Parts whose template and data slice did
+not change since the previous build are reused; the new build is prepared in a work
+folder and moved into place only when it is complete."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .model import Convention
+
+if TYPE_CHECKING:
+    from .layout import FieldPlacement
+
+FORMAT_VERSION = 1
+"""Bumped when the build output format changes (invalidates every cached part)."""
+SEAL_FIELD = "cachet-caf"
+"""Name of the optional invisible organisation-seal field."""
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+"""The templates shipped with ctgdocs."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Options of one build."""
+
+    output_root: Path = Path("output")
+    """Folder holding one sub-folder per convention."""
+    templates: Path = TEMPLATES_DIR
+    """Folder with convention.docx and annexe-commune.docx."""
+    jobs: int | None = None
+    """LibreOffice workers (default: one per CPU)."""
+    converter: str | None = None
+    """None for local LibreOffice, or ``unoserver://host:port``."""
+    timeout: float = 120.0
+    """Seconds before a hung conversion is killed."""
+    force: bool = False
+    """Rebuild every part even if unchanged."""
+    seal_field: bool = False
+    """Also add an invisible field ``cachet-caf`` for the Caf's organisation seal, which
+    certifies the package before any person signs (``ctg seal``)."""
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """One document of the package."""
+
+    name: str
+    """File stem, e.g. ``convention`` or ``annexe-gignac``."""
+    title: str
+    """Outline title."""
+    key: str
+    """Hash of template + data slice; unchanged key ⇒ part reused."""
+    converted: bool
+    """True if rendered and converted by this build."""
+    pages: int
+    """Page count of the part."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced."""
+
+    convention_id: str
+    """The convention id (output folder name)."""
+    package: Path
+    """Path of convention-package.pdf."""
+    build_json: Path
+    """Path of build.json."""
+    pages: int
+    """Pages of the package."""
+    parts: tuple[PartInfo, ...]
+    """Every part, in package order."""
+    signatories: int
+    """Number of signature fields."""
+    converted: int
+    """Parts converted by this build (0 when up to date)."""
+    up_to_date: bool
+    """True when nothing changed and nothing was written."""
+    seconds: float
+    """Wall time of the build."""
+    warnings: tuple[str, ...] = field(default=())
+    """Non-fatal remarks."""
+
+
+@dataclass
+class _Part:
+    name: str
+    title: str
+    label_prefix: str
+    template: Path
+    context: dict[str, Any]
+    key: str = ""
+    reuse: bool = False
+
+
+def build_package(data: Path, options: BuildOptions | None = None,
+                  progress: Callable[[str], None] | None = None) -> BuildResult:
+    """Build ``output/<id>/convention-package.pdf`` from the convention YAML ``data``."""
+    from .load import load_convention
+
+    started = time.perf_counter()
+    opts = options or BuildOptions()
+    conv = load_convention(data)
+    out = opts.output_root / conv.id
+    previous = _read_previous(out / "build.json")
+    parts = _plan(conv, opts.templates)
+    blocks_key = _sha(json.dumps([[s.id, s.person.formal_name] for s in conv.signatories]))
+    inputs_key = _sha("|".join([str(FORMAT_VERSION), blocks_key, f"seal={opts.seal_field}",
+                                *(p.key for p in parts)]))
+    if not opts.force and _up_to_date(out, previous, inputs_key):
+        return _result_from_previous(conv, out, previous, started)
+    _mark_reusable(parts, out, previous, opts.force)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=out))
+    try:
+        result = _build_in(work, conv, data, parts, opts, previous, inputs_key, progress)
+        _commit(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+    return BuildResult(**{**result, "seconds": time.perf_counter() - started})
+
+
+def _plan(conv: Convention, templates: Path) -> list[_Part]:
+    from . import render
+
+    main_t = templates / render.MAIN_TEMPLATE
+    annex_t = templates / render.ANNEX_TEMPLATE
+    parts = [_Part("convention", conv.title, "", main_t, render.main_context(conv))]
+    for i, commune in enumerate(conv.communes):
+        parts.append(_Part(Path(render.annex_filename(commune)).stem,
+                           f"Annexe {i + 1} – Commune {_de(commune.name)}", f"A{i + 1}-",
+                           annex_t, render.annex_context(conv, i)))
+    template_hashes = {t: _file_sha(t) for t in {main_t, annex_t}}
+    for part in parts:
+        ctx = json.dumps(part.context, sort_keys=True, ensure_ascii=False, default=str)
+        part.key = _sha(f"{FORMAT_VERSION}|{template_hashes[part.template]}|{ctx}")
+    return parts
+
+
+def _de(name: str) -> str:
+    from .model import de
+
+    return de(name)
+
+
+def _mark_reusable(parts: list[_Part], out: Path, previous: dict[str, Any], force: bool
+                   ) -> None:
+    if force:
+        return
+    old = {p["name"]: p for p in previous.get("parts", [])}
+    for part in parts:
+        entry = old.get(part.name)
+        pdf = out / "parts" / f"{part.name}.pdf"
+        part.reuse = bool(entry and entry.get("key") == part.key and pdf.is_file()
+                          and _file_sha(pdf) == entry.get("pdf_sha256"))
+
+
+def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
+              opts: BuildOptions, previous: dict[str, Any], inputs_key: str,
+              progress: Callable[[str], None] | None) -> dict[str, Any]:
+    from signers import add_signature_fields
+
+    from .assemble import PartPdf, assemble, begin
+
+    parts_dir = work / "parts"
+    parts_dir.mkdir()
+    main_pdf = parts_dir / "convention.pdf"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        early: list[Future[Any]] = []
+
+        def done(name: str) -> None:
+            # the convention is cloned and its signature blocks located while the
+            # annexes are still converting
+            if name == "convention":
+                early.append(pool.submit(_placements, conv, main_pdf, previous))
+                early.append(pool.submit(begin, main_pdf))
+            if progress:
+                progress(name)
+
+        converter_info = _render_and_convert(parts, parts_dir, opts, previous, done, work)
+        placements: list[FieldPlacement] = (early[0].result() if early
+                                            else _placements(conv, main_pdf, previous))
+        started = early[1].result() if early else None
+    assembled = work / "assembled.pdf"
+    merged = assemble([PartPdf(parts_dir / f"{p.name}.pdf", p.title, p.label_prefix)
+                       for p in parts], assembled, _metadata(conv), started=started)
+    package = work / "convention-package.pdf"
+    add_signature_fields(assembled, package, _field_specs(conv, placements, opts.seal_field))
+    assembled.unlink()
+    part_pages = list(merged.part_pages) + [merged.pages]
+    infos = tuple(PartInfo(p.name, p.title, p.key, not p.reuse,
+                           part_pages[i + 1] - part_pages[i]) for i, p in enumerate(parts))
+    record = {
+        "format": FORMAT_VERSION, "convention": conv.id, "title": conv.title,
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "inputs_key": inputs_key,
+        "data": {"path": str(data), "sha256": _file_sha(data)},
+        "templates": {p.template.name: _file_sha(p.template) for p in parts},
+        "versions": {"libreoffice": converter_info, "pyhanko": _version("pyHanko"),
+                     "pypdf": _version("pypdf"), "docxtpl": _version("docxtpl")},
+        "package": {"file": "convention-package.pdf", "sha256": _file_sha(package),
+                    "pages": merged.pages, "pdfa": merged.pdfa_part},
+        "parts": [_part_record(p, info, parts_dir, start)
+                  for p, info, start in zip(parts, infos, part_pages, strict=False)],
+        "placements_key": _sha(_file_sha(main_pdf) + json.dumps(
+            [[s.id, s.person.formal_name] for s in conv.signatories])),
+        "fields": _field_records(conv, placements),
+        "seal_field": SEAL_FIELD if opts.seal_field else None,
+    }
+    (work / "build.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                                     encoding="utf-8")
+    out = opts.output_root / conv.id
+    return {"convention_id": conv.id, "package": out / "convention-package.pdf",
+            "build_json": out / "build.json", "pages": merged.pages, "parts": infos,
+            "signatories": len(placements), "converted": sum(i.converted for i in infos),
+            "up_to_date": False}
+
+
+def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
+                        previous: dict[str, Any], progress: Callable[[str], None],
+                        work: Path) -> str:
+    """Reuse unchanged parts; render the others one by one while LibreOffice (started
+    first) converts them."""
+    from . import render
+    from .convert import ConversionJob, make_converter
+
+    todo = [p for p in parts if not p.reuse]
+    old_dir = work.parent / "parts"
+    for part in parts:
+        if part.reuse:
+            for ext in (".docx", ".pdf"):
+                _link_or_copy(old_dir / f"{part.name}{ext}", parts_dir / f"{part.name}{ext}")
+            progress(part.name)
+    if not todo:
+        return str(previous.get("versions", {}).get("libreoffice", "unknown"))
+
+    def rendered() -> Iterator[ConversionJob]:
+        for part in todo:
+            docx = parts_dir / f"{part.name}.docx"
+            render.render_docx(part.template, part.context, docx)
+            yield ConversionJob(part.name, docx, parts_dir / f"{part.name}.pdf")
+
+    with make_converter(opts.converter, jobs=opts.jobs, timeout=opts.timeout) as converter:
+        converter.convert(rendered(), lambda job: progress(job.name))
+        return converter.describe()
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _placements(conv: Convention, main_pdf: Path, previous: dict[str, Any]
+                ) -> list[FieldPlacement]:
+    """Field placements: from the previous build when the convention PDF and the
+    signatories are unchanged, else located on the rendered signature pages."""
+    from .layout import BlockSpec, FieldPlacement, locate_blocks
+
+    blocks = [BlockSpec(s.id, s.person.formal_name) for s in conv.signatories]
+    key = _sha(_file_sha(main_pdf) + json.dumps([[b.id, b.name] for b in blocks]))
+    if previous.get("placements_key") == key:
+        return [FieldPlacement(f["id"], f["page"] - 1, tuple(f["rect"]),  # type: ignore[arg-type]
+                               tuple(f["name_box"]))  # type: ignore[arg-type]
+                for f in previous["fields"]]
+    return locate_blocks(main_pdf, blocks, last_pages=len(blocks) // 6 + 3)
+
+
+def _field_specs(conv: Convention, placements: list[FieldPlacement], seal: bool) -> list[Any]:
+    from signers import FieldSpec
+
+    labels = {s.id: s.capacity for s in conv.signatories}
+    specs = [FieldSpec(p.id, p.page, p.rect, labels[p.id]) for p in placements]
+    if seal:
+        from .model import de_article
+
+        specs.append(FieldSpec(SEAL_FIELD, 0, (0, 0, 0, 0),
+                               f"Cachet {de_article(conv.caf.short_name)}"))
+    return specs
+
+
+def _field_records(conv: Convention, placements: list[FieldPlacement]) -> list[dict[str, Any]]:
+    where = {p.id: p for p in placements}
+    return [{"id": s.id, "field": s.id, "role": s.role.value, "name": s.person.full_name,
+             "formal_name": s.person.formal_name, "email": s.person.email,
+             "capacity": s.capacity, "organisation": s.organisation,
+             "page": where[s.id].page + 1, "rect": list(where[s.id].rect),
+             "name_box": list(where[s.id].name_box)}
+            for s in conv.signatories]
+
+
+def _part_record(part: _Part, info: PartInfo, parts_dir: Path, start: int) -> dict[str, Any]:
+    return {"name": part.name, "title": part.title, "key": part.key,
+            "template": part.template.name, "converted": info.converted,
+            "first_page": start + 1, "pages": info.pages,
+            "docx_sha256": _file_sha(parts_dir / f"{part.name}.docx"),
+            "pdf_sha256": _file_sha(parts_dir / f"{part.name}.pdf")}
+
+
+def _metadata(conv: Convention) -> Any:
+    from .assemble import PackageMetadata
+
+    parties = f"{conv.caf.short_name} ; {conv.epci.name}"
+    return PackageMetadata(
+        title=f"{conv.title} – {conv.territory}",
+        subject=f"Convention territoriale globale {conv.period.start}-{conv.period.end} entre "
+                f"{parties} et ses {len(conv.communes)} communes",
+        author=parties,
+        keywords="convention territoriale globale; CTG; Caf; "
+                 + "; ".join(f.label for f in conv.fields),
+    )
+
+
+def _commit(work: Path, out: Path) -> None:
+    """Move the finished build into ``out``; the package and build.json are replaced
+    atomically, the parts folder by a swap."""
+    parts, old = out / "parts", out / f".parts-old-{os.getpid()}"
+    if parts.exists():
+        os.replace(parts, old)
+    os.replace(work / "parts", parts)
+    os.replace(work / "convention-package.pdf", out / "convention-package.pdf")
+    os.replace(work / "build.json", out / "build.json")
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_previous(path: Path) -> dict[str, Any]:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("format") == FORMAT_VERSION:
+            return data
+    return {}
+
+
+def _up_to_date(out: Path, previous: dict[str, Any], inputs_key: str) -> bool:
+    package = out / "convention-package.pdf"
+    return (previous.get("inputs_key") == inputs_key and package.is_file()
+            and _file_sha(package) == previous.get("package", {}).get("sha256")
+            and all((out / "parts" / f"{p['name']}.pdf").is_file()
+                    for p in previous.get("parts", [])))
+
+
+def _result_from_previous(conv: Convention, out: Path, previous: dict[str, Any],
+                          started: float) -> BuildResult:
+    parts = tuple(PartInfo(p["name"], p["title"], p["key"], False, p["pages"])
+                  for p in previous["parts"])
+    return BuildResult(conv.id, out / "convention-package.pdf", out / "build.json",
+                       previous["package"]["pages"], parts, len(previous["fields"]), 0, True,
+                       time.perf_counter() - started)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _file_sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,184 @@
+"""The LibreOffice installation: where ``soffice`` is, its version, and worker profiles."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from ctgdocs.exceptions import MissingDependencyError
+from ctgdocs.runner import ProgramTimeout, run
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "sudo apt-get install libreoffice-writer-nogui"
+MAX_PROFILE_SLOTS = 16
+
+_XCU_HEADER = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+               '<oor:items xmlns:oor="http://openoffice.org/2001/registry" '
+               'xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+               'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n')
+_LAST_VERSION_ITEM = ('<item oor:path="/org.openoffice.Setup/Product">'
+                      '<prop oor:name="ooSetupLastVersion" oor:op="fuse">'
+                      '<value>{version}</value></prop></item>\n')
+_LAST_VERSION_RE = re.compile(
+    r'(<prop oor:name="ooSetupLastVersion"[^>]*><value>)([^<]*)(</value>)')
+
+
+def find_soffice() -> Path:
+    """The ``soffice`` to run: ``$CTGDOCS_SOFFICE`` if set, else the first on ``PATH``."""
+    configured = os.environ.get("CTGDOCS_SOFFICE")
+    found = configured or shutil.which("soffice")
+    if not found or not os.access(found, os.X_OK) or not Path(found).is_file():
+        where = f"CTGDOCS_SOFFICE={configured} is not an executable file" if configured \
+            else "no `soffice` program on PATH"
+        raise MissingDependencyError(
+            f"LibreOffice is needed to convert Word documents to PDF, but {where}. "
+            f"Install it with: {INSTALL_HINT}")
+    return Path(found)
+
+
+def office_program(soffice: Path) -> Path:
+    """``soffice.bin`` next to the real ``soffice`` script (skips the oosplash launcher and
+    its javaldx call), or ``soffice`` itself when there is none (e.g. a stand-in)."""
+    real = soffice.resolve()
+    binary = real.with_name("soffice.bin")
+    if real.name == "soffice" and os.access(binary, os.X_OK):
+        return binary
+    return soffice
+
+
+@dataclass(frozen=True)
+class ProductVersion:
+    """Version numbers of an installation, read from its ``main.xcd``."""
+
+    setup: str
+    """Major.minor, e.g. ``"7.4"`` (what profiles remember as the last version run)."""
+    full: str
+    """The full version, e.g. ``"7.4.7.2"``."""
+
+
+@functools.lru_cache(maxsize=8)
+def product_version(program: Path) -> ProductVersion | None:
+    """The version declared by the installation of ``program`` (no process started)."""
+    xcd = program.resolve().parent.parent / "share" / "registry" / "main.xcd"
+    try:
+        text = xcd.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    setup = re.search(r'oor:name="ooSetupVersion">\s*<value>([^<]+)</value>', text)
+    full = re.search(r'oor:name="ooSetupVersionAboutBox">\s*<value>([^<]+)</value>', text)
+    if not setup:
+        return None
+    return ProductVersion(setup.group(1), full.group(1) if full else setup.group(1))
+
+
+def libreoffice_version() -> str:
+    """Probe LibreOffice: return its version (``"7.4.7.2"``) or raise
+    :class:`MissingDependencyError` with the install command."""
+    soffice = find_soffice()
+    try:
+        done = run([soffice, "--version"], timeout=60)
+    except (ProgramTimeout, OSError) as e:
+        raise MissingDependencyError(
+            f"{soffice} --version failed ({e}); reinstall LibreOffice: {INSTALL_HINT}") from e
+    match = re.search(r"LibreOffice\S*\s+(\d+(?:\.\d+)+)", done.stdout)
+    if done.returncode != 0 or not match:
+        raise MissingDependencyError(
+            f"{soffice} does not look like LibreOffice (`--version` printed "
+            f"{done.stdout.strip()[:80]!r}); install it with: {INSTALL_HINT}")
+    return match.group(1)
+
+
+def cache_dir() -> Path:
+    """``$CTGDOCS_CACHE``, else ``$XDG_CACHE_HOME/ctgdocs``, else ``~/.cache/ctgdocs``."""
+    configured = os.environ.get("CTGDOCS_CACHE")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "ctgdocs"
+
+
+@dataclass
+class Profile:
+    """A LibreOffice user profile held by one worker (locked, or a temporary folder)."""
+
+    path: Path
+    lock: IO[bytes] | None = None
+    temporary: bool = False
+    released: bool = field(default=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The ``-env:UserInstallation`` value."""
+        return self.path.resolve().as_uri()
+
+    def release(self) -> None:
+        """Unlock a cached profile, or delete a temporary one."""
+        if self.released:
+            return
+        self.released = True
+        if self.lock is not None:
+            self.lock.close()
+        if self.temporary:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def acquire_profile(version: ProductVersion | None) -> Profile:
+    """Lock the first free cached profile ``lo-profile-<n>`` (kept between runs, so later
+    runs skip profile creation); fall back to a temporary profile when all are busy."""
+    root = cache_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for slot in range(MAX_PROFILE_SLOTS):
+            profile = _try_lock(root, slot)
+            if profile is not None:
+                seed_profile(profile.path, version)
+                return profile
+    except OSError as e:
+        log.warning("cannot use the profile cache %s (%s); using a temporary profile", root, e)
+    profile = Profile(Path(tempfile.mkdtemp(prefix="ctgdocs-lo-profile-")), temporary=True)
+    seed_profile(profile.path, version)
+    return profile
+
+
+def _try_lock(root: Path, slot: int) -> Profile | None:
+    lock = (root / f"lo-profile-{slot}.lock").open("ab")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return Profile(root / f"lo-profile-{slot}", lock=lock)
+
+
+def seed_profile(path: Path, version: ProductVersion | None) -> None:
+    """Record the installed version as the last one run in the profile.
+
+    Without it LibreOffice 7.x believes it was just upgraded and runs its graphics
+    render self-tests at every start: ~0.6 s of a ~0.75 s headless start-up."""
+    if version is None:
+        return
+    xcu = path / "user" / "registrymodifications.xcu"
+    text = xcu.read_text(encoding="utf-8") if xcu.exists() else ""
+    if "</oor:items>" not in text:
+        text = _XCU_HEADER + "</oor:items>\n"
+    match = _LAST_VERSION_RE.search(text)
+    if match and match.group(2) == version.setup:
+        return
+    if match:
+        text = _LAST_VERSION_RE.sub(rf"\g<1>{version.setup}\g<3>", text)
+    else:
+        item = _LAST_VERSION_ITEM.format(version=version.setup)
+        text = text.replace("</oor:items>", item + "</oor:items>", 1)
+    xcu.parent.mkdir(parents=True, exist_ok=True)
+    tmp = xcu.with_suffix(".xcu.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, xcu)

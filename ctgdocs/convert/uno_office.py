@@ -1,0 +1,219 @@
+"""One headless LibreOffice process driven over a private UNO pipe: start, convert, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import uno  # type: ignore[import-not-found]  # Debian python3-uno
+from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]
+
+from ctgdocs.convert.base import PDF_EXPORT_FILTER, PDFA_VERSION
+
+#: soffice.bin exits with this status after creating a new profile: start it again.
+RESTART_STATUS = 81
+_POLL = 0.01
+WORD_IMPORT_FILTER = "MS Word 2007 XML"
+
+
+class OfficeError(Exception):
+    """The office process failed; ``output`` is what it printed, ``timed_out`` if killed."""
+
+    def __init__(self, message: str, output: str = "", timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.output = output
+        self.timed_out = timed_out
+
+
+def _prop(name: str, value: Any) -> Any:
+    return PropertyValue(Name=name, Value=value)
+
+
+def _load_properties(docx: Path) -> tuple[Any, ...]:
+    """Hidden and read-only; a ``.docx`` is read as Word 2007+ only (a damaged file then
+    fails to open instead of being imported as plain text)."""
+    props: tuple[Any, ...] = (_prop("Hidden", True), _prop("ReadOnly", True))
+    if docx.suffix.lower() == ".docx":
+        props += (_prop("FilterName", WORD_IMPORT_FILTER),)
+    return props
+
+
+def _export_properties() -> tuple[Any, ...]:
+    data = uno.Any("[]com.sun.star.beans.PropertyValue",
+                   (_prop("SelectPdfVersion", PDFA_VERSION),))
+    return (_prop("FilterName", PDF_EXPORT_FILTER), _prop("FilterData", data),
+            _prop("Overwrite", True))
+
+
+class Office:
+    """A ``soffice`` started at construction, listening on a pipe only this object knows."""
+
+    def __init__(self, program: Path, profile_url: str, workdir: Path) -> None:
+        self.program = program
+        self.profile_url = profile_url
+        self.log_path = workdir / "soffice.log"
+        self.pipe = f"ctgdocs-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.desktop: Any = None
+        self.timed_out = False
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        args = [os.fspath(self.program), "--headless", "--invisible", "--norestore",
+                "--nolockcheck", "--nodefault", "--nologo", "--nofirststartwizard",
+                f"-env:UserInstallation={self.profile_url}",
+                f"--accept=pipe,name={self.pipe};urp;StarOffice.ComponentContext"]
+        with self.log_path.open("ab") as log_file:
+            return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log_file,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def alive(self) -> bool:
+        """The process is running (it may not be connected yet)."""
+        return self.proc.poll() is None
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def connect(self, timeout: float) -> None:
+        """Wait until the office answers on its pipe; raise :class:`OfficeError` if it
+        exits or does not answer within ``timeout`` seconds (then it is killed)."""
+        deadline = time.monotonic() + timeout
+        restarted = False
+        while True:
+            try:
+                self.desktop = self._try_connect()
+                return
+            except Exception as e:  # NoConnectException, or a bridge set up too early
+                last = getattr(e, "Message", "") or type(e).__name__
+            status = self.proc.poll()
+            if status == RESTART_STATUS and not restarted:
+                restarted, self.proc = True, self._spawn()
+            elif status is not None:
+                raise OfficeError(f"exited with status {status} before it was ready",
+                                  self.output())
+            elif time.monotonic() > deadline:
+                self.kill()
+                raise OfficeError(f"did not start within {timeout:g} s (last: {last})",
+                                  self.output(), timed_out=True)
+            time.sleep(_POLL)
+
+    def _try_connect(self) -> Any:
+        local = uno.getComponentContext()
+        resolver = local.ServiceManager.createInstanceWithContext(
+            "com.sun.star.bridge.UnoUrlResolver", local)
+        context = resolver.resolve(
+            f"uno:pipe,name={self.pipe};urp;StarOffice.ComponentContext")
+        return context.ServiceManager.createInstanceWithContext(
+            "com.sun.star.frame.Desktop", context)
+
+    def convert(self, docx: Path, pdf: Path, timeout: float) -> None:
+        """Write ``docx`` as PDF/A-2b to ``pdf``; kill the office if it takes longer than
+        ``timeout`` seconds. Raise :class:`OfficeError` on any failure."""
+        watchdog = threading.Timer(timeout, self._expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            self._convert(docx, pdf)
+        except OfficeError:
+            raise
+        except Exception as e:  # UNO exceptions (IOException, DisposedException, ...)
+            if self.timed_out:
+                raise OfficeError(f"did not finish within {timeout:g} s", self.output(),
+                                  timed_out=True) from e
+            message = getattr(e, "Message", "") or type(e).__name__
+            raise OfficeError(f"failed: {message}", self.output()) from e
+        finally:
+            watchdog.cancel()
+
+    def _convert(self, docx: Path, pdf: Path) -> None:
+        document = self.desktop.loadComponentFromURL(
+            uno.systemPathToFileUrl(os.fspath(docx.resolve())), "_blank", 0, _load_properties(docx))
+        if document is None:
+            raise OfficeError("could not open it (not a Word document?)", self.output())
+        try:
+            _update_indexes(document)
+            document.storeToURL(uno.systemPathToFileUrl(os.fspath(pdf.resolve())),
+                                _export_properties())
+        finally:
+            document.close(True)
+
+    def warm_up(self, timeout: float) -> None:
+        """Convert a one-line document, so that the Word import and PDF export code is
+        loaded before the first real document arrives (~0.1 s saved per worker)."""
+        sample = self.log_path.with_name("warm-up.docx")
+        with zipfile.ZipFile(sample, "w") as zf:
+            for name, text in _MINIMAL_DOCX.items():
+                zf.writestr(name, text)
+        self.convert(sample, sample.with_suffix(".pdf"), timeout)
+        sample.with_suffix(".pdf").unlink(missing_ok=True)
+        sample.unlink()
+
+    def _expire(self) -> None:
+        self.timed_out = True
+        self.kill()
+
+    def kill(self) -> None:
+        """Kill the office and anything it started (its process group)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def request_stop(self) -> None:
+        """Ask the office to quit (SIGTERM: it shuts down in a few milliseconds)."""
+        if self.alive:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Make sure the office is gone: ask it to quit, kill it after ``grace`` s."""
+        self.request_stop()
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+        self.proc.wait()
+
+
+_MINIMAL_DOCX = {
+    "[Content_Types].xml":
+        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org'
+        '/package/2006/content-types"><Default Extension="rels" ContentType="application/'
+        'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType='
+        '"application/xml"/><Override PartName="/word/document.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+    "_rels/.rels":
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+        'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://'
+        'schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+        'Target="word/document.xml"/></Relationships>',
+    "word/document.xml":
+        '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.'
+        'openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>ctgdocs</w:t>'
+        '</w:r></w:p></w:body></w:document>',
+}
+
+
+def _update_indexes(document: Any) -> None:
+    """Refresh tables of contents (twice: the first pass may move page numbers)."""
+    supplier = getattr(document, "getDocumentIndexes", None)
+    if supplier is None:
+        return
+    indexes = supplier()
+    for _ in range(2 if indexes.getCount() else 0):
+        for i in range(indexes.getCount()):
+            indexes.getByIndex(i).update()

@@ -1,0 +1,245 @@
+"""The whole generation pipeline on the reference data, with the real LibreOffice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from ctgdocs.build import BuildOptions, build_package
+from ctgdocs.cli import ExitCode, main
+from ctgdocs.exceptions import ConversionError
+from ctgdocs.load import load_convention
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "examples" / "vallee-herault" / "convention.yaml"
+STAND_INS = ROOT / "tests" / "resources" / "stand-ins"
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory):
+    """The reference package, built once for the session."""
+    out = tmp_path_factory.mktemp("build")
+    result = build_package(REFERENCE, BuildOptions(output_root=out))
+    return result
+
+
+@pytest.fixture(scope="session")
+def reader(built) -> PdfReader:
+    return PdfReader(built.package)
+
+
+@pytest.fixture(scope="session")
+def conv():
+    return load_convention(REFERENCE)
+
+
+def _text(pdf: Path) -> str:
+    out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                         text=True, check=True).stdout
+    return re.sub(r"\s+", " ", out)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_package_structure(built, reader, conv) -> None:
+    assert built.pages == len(reader.pages) > 20
+    assert [p.name for p in built.parts] == ["convention"] + [
+        f"annexe-{c.slug}" for c in conv.communes]
+    assert len(reader.outline) == 14
+    assert reader.outline[0].title == conv.title
+    assert reader.outline[2].title == "Annexe 2 – Commune de Gignac"
+    assert reader.page_labels[0] == "1"
+    second = built.parts[0].pages + built.parts[1].pages
+    assert reader.page_labels[second] == "A2-1"
+
+
+def test_every_mayor_and_deliberation_in_text(built, conv) -> None:
+    text = _text(built.package)
+    for commune in conv.communes:
+        assert commune.mayor.formal_name in text, commune.name
+        assert commune.deliberation.number in text, commune.name
+    assert "Thierry Mathieu" in text and "Laurent Teissier" in text
+    assert "Jean-François Soto" in text
+    assert "tribunal administratif de Montpellier" in text
+
+
+def test_sixteen_empty_fields_inside_their_blocks(built, reader, conv) -> None:
+    fields = reader.get_fields() or {}
+    ids = [s.id for s in conv.signatories]
+    assert sorted(fields) == sorted(ids) and len(ids) == 16
+    record = json.loads(built.build_json.read_text(encoding="utf-8"))
+    by_id = {f["id"]: f for f in record["fields"]}
+    words = _page_words(built.package)
+    for sig in conv.signatories:
+        assert fields[sig.id].get("/V") is None, f"{sig.id} is not empty"
+        widget = _widget(reader, sig.id)
+        page_index = by_id[sig.id]["page"] - 1
+        assert widget["/P"].get_object() == reader.pages[page_index].get_object()
+        x1, y1, x2, y2 = (float(v) for v in widget["/Rect"])
+        assert [round(v, 1) for v in (x1, y1, x2, y2)] == [round(v, 1)
+                                                           for v in by_id[sig.id]["rect"]]
+        assert x2 - x1 > 150 and y2 - y1 >= 40
+        # the formal name sits just above the field, starting at its left edge
+        name_words = sig.person.formal_name.split()
+        height = float(reader.pages[page_index].mediabox.height)
+        hits = [w for w in words[page_index] if w[4] == name_words[0]
+                and abs(w[0] - x1) < 3 and 0 <= (height - w[3]) - y2 < 12]
+        assert hits, f"{sig.id}: name not found just above the field"
+        lock = widget["/Lock"].get_object()
+        assert lock["/Action"] == "/Exclude"
+        assert sorted(lock["/Fields"]) == sorted(i for i in ids if i != sig.id)
+
+
+def test_fields_do_not_overlap(reader, conv) -> None:
+    rects = {}
+    for sig in conv.signatories:
+        w = _widget(reader, sig.id)
+        rects[sig.id] = (id(w["/P"].get_object()), [float(v) for v in w["/Rect"]])
+    items = list(rects.items())
+    for i, (a, (pa, ra)) in enumerate(items):
+        for b, (pb, rb) in items[i + 1:]:
+            overlap = ra[0] < rb[2] and rb[0] < ra[2] and ra[1] < rb[3] and rb[1] < ra[3]
+            assert not (pa == pb and overlap), f"{a} overlaps {b}"
+
+
+def test_pdfa_identification_metadata_and_id(built, reader) -> None:
+    xmp = reader.xmp_metadata
+    assert xmp is not None and xmp.pdfaid_part == "2" and xmp.pdfaid_conformance == "B"
+    assert "/OutputIntents" in reader.trailer["/Root"]
+    info = reader.metadata
+    assert info is not None and info.title == xmp.dc_title["x-default"]
+    assert info.subject == xmp.dc_description["x-default"]
+    assert xmp.dc_language == ["fr-FR"]
+    assert reader.trailer["/Root"]["/Lang"] == "fr-FR"
+    main_part = PdfReader(built.package.parent / "parts" / "convention.pdf")
+    assert reader.trailer["/ID"][0] == main_part.trailer["/ID"][0]
+
+
+def test_qpdf_check_and_fonts_embedded(built) -> None:
+    check = subprocess.run(["qpdf", "--check", str(built.package)], capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "No syntax or stream encoding errors found" in check.stdout
+    fonts = subprocess.run(["pdffonts", str(built.package)], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[2:]
+    assert fonts
+    for line in fonts:
+        assert line.split()[-5] == "yes", f"font not embedded: {line}"
+
+
+def test_build_json_records_hashes_versions_and_fields(built) -> None:
+    record = json.loads(built.build_json.read_text(encoding="utf-8"))
+    assert record["package"]["sha256"] == _sha(built.package)
+    assert record["data"]["sha256"] == _sha(REFERENCE)
+    assert set(record["templates"]) == {"convention.docx", "annexe-commune.docx"}
+    assert record["versions"]["pyhanko"] and record["versions"]["pypdf"]
+    assert "LibreOffice" in record["versions"]["libreoffice"]
+    assert len(record["fields"]) == 16
+    for part in record["parts"]:
+        pdf = built.package.parent / "parts" / f"{part['name']}.pdf"
+        assert _sha(pdf) == part["pdf_sha256"]
+        assert (pdf.with_suffix(".docx")).is_file()
+
+
+def _copy_build(built, tmp_path: Path) -> Path:
+    root = tmp_path / "out"
+    shutil.copytree(built.package.parent, root / built.convention_id)
+    return root
+
+
+def test_unchanged_rebuild_converts_nothing(built, tmp_path) -> None:
+    root = _copy_build(built, tmp_path)
+    result = build_package(REFERENCE, BuildOptions(output_root=root))
+    assert result.up_to_date and result.converted == 0
+
+
+def test_changing_one_commune_converts_one_part(built, tmp_path) -> None:
+    root = _copy_build(built, tmp_path)
+    text = REFERENCE.read_text(encoding="utf-8")
+    conv = load_convention(REFERENCE)
+    old = conv.communes[1].diagnostic.key_figures[0].value
+    data = tmp_path / "convention.yaml"
+    data.write_text(text.replace(f'value: "{old}"', 'value: "9 999"', 1)
+                    if f'value: "{old}"' in text else text.replace(f"value: {old}",
+                                                                   "value: 9 999", 1),
+                    encoding="utf-8")
+    assert load_convention(data).communes[1].diagnostic.key_figures[0].value == "9 999"
+    result = build_package(data, BuildOptions(output_root=root))
+    assert [p.name for p in result.parts if p.converted] == [f"annexe-{conv.communes[1].slug}"]
+    assert "9 999" in _text(root / conv.id / "parts" / f"annexe-{conv.communes[1].slug}.pdf")
+
+
+@pytest.mark.parametrize("stand_in, message", [
+    ("hang", "within 3 s"),
+    ("fail", "convention"),
+])
+def test_broken_libreoffice_leaves_previous_package(built, tmp_path, monkeypatch,
+                                                    stand_in, message) -> None:
+    root = _copy_build(built, tmp_path)
+    out = root / built.convention_id
+    before = {p.name: _sha(p) for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setenv("PATH", f"{STAND_INS / stand_in}:/usr/bin:/bin")
+    monkeypatch.delenv("CTGDOCS_SOFFICE", raising=False)
+    with pytest.raises(ConversionError, match=message):
+        build_package(REFERENCE, BuildOptions(output_root=root, force=True, timeout=3))
+    after = {p.name: _sha(p) for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_fifty_communes(tmp_path) -> None:
+    sys.path.insert(0, str(ROOT / "examples"))
+    from synthetic import synthetic_convention_yaml
+
+    data = tmp_path / "synthetic.yaml"
+    data.write_text(synthetic_convention_yaml(50), encoding="utf-8")
+    result = build_package(data, BuildOptions(output_root=tmp_path / "out"))
+    reader = PdfReader(result.package)
+    assert result.signatories == 53 and len(reader.get_fields() or {}) == 53
+    assert len(reader.outline) == 51
+
+
+def test_cli_build_and_data_error(tmp_path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(REFERENCE.read_text(encoding="utf-8").replace("period:", "periode:", 1),
+                   encoding="utf-8")
+    assert main(["build", str(bad), "-o", str(tmp_path / "out")]) == ExitCode.DATA_ERROR
+    assert "bad.yaml:" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_cli_subprocess_check() -> None:
+    proc = subprocess.run([sys.executable, "-m", "ctgdocs", "check", str(REFERENCE)],
+                          capture_output=True, text=True)
+    assert proc.returncode == ExitCode.OK, proc.stderr
+    assert "13 communes" in proc.stdout and "16 signatories" in proc.stdout
+
+
+def _widget(reader: PdfReader, name: str):
+    for page in reader.pages:
+        for annot in page.get("/Annots", []) or []:
+            a = annot.get_object()
+            if a.get("/T") == name:
+                return a
+    raise AssertionError(f"no widget for {name}")
+
+
+def _page_words(pdf: Path) -> list[list[tuple[float, float, float, float, str]]]:
+    xhtml = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True,
+                           text=True, check=True).stdout
+    pages = []
+    for page in re.findall(r"<page .*?</page>", xhtml, re.S):
+        pages.append([(float(a), float(b), float(c), float(d), t) for a, b, c, d, t in
+                      re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" '
+                                 r'yMax="([\d.]+)">(.*?)</word>', page)])
+    return pages

@@ -1,0 +1,294 @@
+"""Conversion stage: real LibreOffice and unoserver, stand-in ``soffice`` programs for faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from docx import Document
+
+from ctgdocs.convert import ConversionJob, libreoffice_version, make_converter
+from ctgdocs.exceptions import ConversionError, MissingDependencyError
+
+STAND_INS = Path(__file__).parent / "resources" / "stand-ins"
+UNOSERVER = Path(sys.executable).parent / "unoserver"
+
+pytestmark = pytest.mark.slow
+
+
+def _make_docx(path: Path, title: str, rows: int) -> Path:
+    document = Document()
+    document.add_heading(title, 0)
+    document.add_paragraph("Convention territoriale globale — engagements réciproques. " * 20)
+    table = document.add_table(rows=rows, cols=3)
+    table.style = "Table Grid"
+    for r, row in enumerate(table.rows):
+        for c, cell in enumerate(row.cells):
+            cell.text = f"ligne {r}, colonne {c} : {100 * r + c} €"
+    document.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two small Word documents generated with python-docx."""
+    folder = tmp_path_factory.mktemp("docx")
+    return [_make_docx(folder / "annexe-gignac.docx", "Annexe — Gignac", 12),
+            _make_docx(folder / "annexe-aniane.docx", "Annexe — Aniane", 40)]
+
+
+@pytest.fixture(autouse=True)
+def profile_cache(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One LibreOffice profile cache for the whole session, outside the user's home."""
+    cache = tmp_path_factory.getbasetemp() / "lo-cache"
+    monkeypatch.setenv("CTGDOCS_CACHE", str(cache))
+    monkeypatch.delenv("CTGDOCS_SOFFICE", raising=False)
+    return cache
+
+
+@pytest.fixture(params=["uno", "cli"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with the UNO-driven workers, then with ``soffice --convert-to``."""
+    monkeypatch.setenv("CTGDOCS_CONVERT_MODE", request.param)
+    return str(request.param)
+
+
+def _jobs(docs: list[Path], outdir: Path) -> list[ConversionJob]:
+    return [ConversionJob(d.stem, d, outdir / f"{d.stem}.pdf") for d in docs]
+
+
+def _assert_pdfa2b(pdf: Path) -> None:
+    meta = subprocess.run(["pdfinfo", "-meta", pdf], capture_output=True, text=True,
+                          check=True).stdout
+    assert "<pdfaid:part>2</pdfaid:part>" in meta
+    assert "<pdfaid:conformance>B</pdfaid:conformance>" in meta
+    fonts = subprocess.run(["pdffonts", pdf], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[2:]
+    assert fonts, f"{pdf.name} uses no fonts?"
+    for line in fonts:  # name type [type2] encoding emb sub uni id gen
+        assert line.split()[-5] == "yes", f"font not embedded in {pdf.name}: {line}"
+
+
+def _use_stand_in(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("PATH", f"{STAND_INS / name}{os.pathsep}{os.environ['PATH']}")
+
+
+def _is_gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- local LibreOffice ---------------------------------------------------------------------
+
+def test_libreoffice_version() -> None:
+    assert libreoffice_version().split(".")[0].isdigit()
+
+
+def test_local_converts_to_pdfa2b_with_embedded_fonts(docs: list[Path], outdir: Path,
+                                                      mode: str) -> None:
+    converter = make_converter(jobs=2, timeout=60)
+    assert "LibreOffice" in converter.describe() and "2 local workers" in converter.describe()
+    finished: list[str] = []
+    converter.convert(_jobs(docs, outdir), progress=lambda job: finished.append(job.name))
+    assert sorted(finished) == ["annexe-aniane", "annexe-gignac"]
+    for pdf in sorted(outdir.iterdir()):
+        _assert_pdfa2b(pdf)
+    assert sorted(p.name for p in outdir.iterdir()) == ["annexe-aniane.pdf",
+                                                        "annexe-gignac.pdf"]
+
+
+def test_warm_workers_are_reused_across_calls(docs: list[Path], outdir: Path) -> None:
+    with make_converter(jobs=1, timeout=60) as converter:
+        converter.convert(_jobs(docs[:1], outdir))
+        converter.convert(_jobs(docs[1:], outdir))
+    assert len(list(outdir.glob("*.pdf"))) == 2
+
+
+def test_bad_document_fails_and_removes_what_the_call_wrote(docs: list[Path],
+                                                             outdir: Path, tmp_path: Path,
+                                                             mode: str) -> None:
+    broken = tmp_path / "annexe-cassee.docx"
+    broken.write_bytes(b"PK\x03\x04 this is not a zip archive at all")
+    jobs = _jobs([docs[0], broken], outdir)
+    with pytest.raises(ConversionError, match="annexe-cassee.docx"):
+        make_converter(jobs=1, timeout=60).convert(jobs)
+    assert list(outdir.iterdir()) == []
+
+
+def test_frozen_libreoffice_is_killed_after_the_timeout(docs: list[Path],
+                                                        outdir: Path) -> None:
+    converter = make_converter(jobs=1, timeout=3)
+    converter.start()
+    worker = converter._pool[0]  # type: ignore[attr-defined]  # inject the fault
+    worker.ready.result()
+    os.kill(worker.office.proc.pid, signal.SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(ConversionError, match=r"did not finish converting annexe-aniane\.docx "
+                                              r"\(annexe-aniane\) within 3 s"):
+        converter.convert(_jobs(docs, outdir))
+    assert time.monotonic() - started < 8
+    converter.close()
+    assert list(outdir.iterdir()) == []
+    assert _is_gone(worker.office.proc.pid)
+
+
+def test_jobs_from_a_generator_are_converted_while_it_renders(tmp_path: Path, outdir: Path,
+                                                              mode: str) -> None:
+    def render() -> Iterator[ConversionJob]:
+        for i in range(3):
+            docx = _make_docx(tmp_path / f"annexe-{i}.docx", f"Annexe {i}", 5 + 10 * i)
+            yield ConversionJob(f"annexe-{i}", docx, outdir / f"annexe-{i}.pdf")
+
+    finished: list[str] = []
+    with make_converter(jobs=2, timeout=60) as converter:
+        converter.convert(render(), progress=lambda job: finished.append(job.name))
+    assert sorted(finished) == ["annexe-0", "annexe-1", "annexe-2"]
+    for pdf in outdir.iterdir():
+        _assert_pdfa2b(pdf)
+
+
+def test_failing_progress_callback_leaves_no_output(docs: list[Path], outdir: Path) -> None:
+    def explode(job: ConversionJob) -> None:
+        raise RuntimeError(f"progress bar broke on {job.name}")
+
+    with pytest.raises(RuntimeError, match="progress bar broke"):
+        make_converter(jobs=2, timeout=60).convert(_jobs(docs, outdir), progress=explode)
+    assert list(outdir.iterdir()) == []
+
+
+# -- stand-ins -----------------------------------------------------------------------------
+
+def test_hanging_soffice_is_killed_with_its_children(docs: list[Path], outdir: Path,
+                                                     tmp_path: Path, mode: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_stand_in(monkeypatch, "hang")
+    pids = tmp_path / "pids"
+    monkeypatch.setenv("CTGDOCS_STANDIN_PIDS", str(pids))
+    started = time.monotonic()
+    with pytest.raises(ConversionError) as caught:
+        make_converter(jobs=1, timeout=3).convert(_jobs(docs, outdir))
+    assert time.monotonic() - started < 8
+    message = str(caught.value)
+    assert "within 3 s" in message
+    assert "annexe-gignac.docx" in message and "annexe-aniane.docx" in message
+    assert list(outdir.iterdir()) == []
+    deadline = time.monotonic() + 3
+    leftovers = [int(p) for p in pids.read_text().split()]
+    while not all(map(_is_gone, leftovers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(map(_is_gone, leftovers)), f"processes left behind: {leftovers}"
+
+
+def test_failing_soffice_reports_document_and_output(docs: list[Path], outdir: Path,
+                                                     mode: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_stand_in(monkeypatch, "fail")
+    with pytest.raises(ConversionError) as caught:
+        make_converter(jobs=2, timeout=3).convert(_jobs(docs[:1], outdir))
+    message = str(caught.value)
+    assert "exited with status 1" in message
+    assert "annexe-gignac.docx" in message
+    assert "simulated failure" in message
+    assert list(outdir.iterdir()) == []
+
+
+def test_missing_soffice_gives_the_install_command(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(MissingDependencyError, match="apt-get install libreoffice-writer-nogui"):
+        libreoffice_version()
+    with pytest.raises(MissingDependencyError, match="apt-get install"):
+        make_converter()
+
+
+def test_soffice_can_be_chosen_by_environment(docs: list[Path], outdir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTGDOCS_SOFFICE", str(STAND_INS / "fail" / "soffice"))
+    with pytest.raises(ConversionError, match="simulated failure"):
+        make_converter(jobs=1, timeout=3).convert(_jobs(docs[:1], outdir))
+
+
+# -- unoserver -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def unoserver_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real unoserver on 127.0.0.1 with its own profile, stopped at the end."""
+    folder = tmp_path_factory.mktemp("unoserver")
+    port, uno_port = _free_port(), _free_port()
+    with (folder / "unoserver.log").open("wb") as log:
+        server = subprocess.Popen(
+            [UNOSERVER, "--interface", "127.0.0.1", "--port", str(port),
+             "--uno-port", str(uno_port), "--user-installation", folder / "profile"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_unoserver(server, port, folder / "unoserver.log")
+        yield f"unoserver://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            pass
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def _wait_for_unoserver(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"unoserver exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}") as proxy:
+                proxy.info()
+            return
+        except OSError:
+            time.sleep(0.25)
+    pytest.fail("unoserver did not answer within 90 s")
+
+
+def test_unoserver_converts_to_pdfa2b(unoserver_url: str, docs: list[Path],
+                                      outdir: Path) -> None:
+    converter = make_converter(unoserver_url, jobs=2, timeout=60)
+    finished: list[str] = []
+    converter.convert(_jobs(docs, outdir), progress=lambda job: finished.append(job.name))
+    assert sorted(finished) == ["annexe-aniane", "annexe-gignac"]
+    for pdf in outdir.iterdir():
+        _assert_pdfa2b(pdf)
+    assert "unoserver 3" in converter.describe()
+
+
+def test_unreachable_unoserver(docs: list[Path], outdir: Path) -> None:
+    port = _free_port()
+    with pytest.raises(ConversionError) as caught:
+        make_converter(f"unoserver://127.0.0.1:{port}", timeout=5).convert(
+            _jobs(docs, outdir))
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "unoserver --interface 127.0.0.1 --port" in str(caught.value)
+    assert list(outdir.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:2003", "unoserver://", "unoserver://h:x"])
+def test_bad_converter_url(url: str) -> None:
+    with pytest.raises(ConversionError, match="unoserver://"):
+        make_converter(url)
+
