@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["fixtures_pki"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

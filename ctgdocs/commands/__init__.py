@@ -6,7 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from . import build as _build
+from . import pki as _pki
+from . import sign as _sign
 
 COMMANDS: list[Callable[[Any], None]] = [
     _build.register,
+    _pki.register,
+    _sign.register,
 ]

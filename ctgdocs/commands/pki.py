@@ -1,0 +1,102 @@
+"""``ctg demo-pki``, ``ctg demo-revoke`` and ``ctg demo-services``: a demonstration PKI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from signers.demo_pki import DemoSubject
+
+DEFAULT_SERVICES_URL = "http://127.0.0.1:8765"
+"""Services URL written into demo certificates (as ``signers.demo_pki``)."""
+
+SEAL_ID = "cachet-caf"
+"""Id (and PKCS#12 file stem) of the Caf organisation seal of the demonstration PKI."""
+
+
+def register(sub: Any) -> None:
+    """Add the demonstration PKI subcommands to ``sub``."""
+    p = sub.add_parser("demo-pki", help="create a DEMONSTRATION PKI (no legal value): one "
+                       "certificate per signatory, the Caf seal, TSA, OCSP, CRLs")
+    p.add_argument("data", help="convention YAML file")
+    p.add_argument("-o", "--output", required=True, help="folder to create")
+    p.add_argument("--services-url", default=DEFAULT_SERVICES_URL,
+                   help="where ctg demo-services will listen (default %(default)s)")
+    p.set_defaults(run=run_demo_pki)
+
+    r = sub.add_parser("demo-revoke", help="revoke one certificate of a demonstration PKI")
+    r.add_argument("pki", help="the demonstration PKI folder")
+    r.add_argument("subject", help="signatory id, e.g. maire-gignac")
+    r.set_defaults(run=run_demo_revoke)
+
+    s = sub.add_parser("demo-services", help="run the TSA / OCSP / CRL services of a "
+                       "demonstration PKI on 127.0.0.1 until Ctrl-C")
+    s.add_argument("pki", help="the demonstration PKI folder")
+    s.add_argument("--port", type=int, default=None,
+                   help="TCP port (default: the one in the certificates)")
+    s.set_defaults(run=run_demo_services)
+
+
+def demo_subjects(data: str | Path) -> tuple[list[DemoSubject], DemoSubject]:
+    """The signatories of a convention as demonstration subjects, plus the Caf seal."""
+    from ctgdocs.load import load_convention
+    from ctgdocs.model import signatories
+    from signers.demo_pki import DemoSubject
+
+    conv = load_convention(data)
+    people = [DemoSubject(s.id, s.person.full_name, s.organisation, s.capacity,
+                          s.person.email) for s in signatories(conv)]
+    seal = DemoSubject(SEAL_ID, conv.caf.short_name, conv.caf.name,
+                       "Cachet électronique de l'organisme")
+    return people, seal
+
+
+def run_demo_pki(args: argparse.Namespace) -> int:
+    """``ctg demo-pki DATA -o DIR``."""
+    from signers.demo_pki import create_demo_pki
+    people, seal = demo_subjects(args.data)
+    pki = create_demo_pki(people, args.output, organisation_seal=seal,
+                          services_url=args.services_url)
+    print(f"{pki.directory}: {len(pki.subjects)} demonstration certificates "
+          f"(PKCS#12 passphrase: {pki.passphrase}; see README.txt)")
+    return 0
+
+
+def run_demo_revoke(args: argparse.Namespace) -> int:
+    """``ctg demo-revoke DIR SUBJECT``."""
+    from signers.demo_pki import revoke
+    try:
+        revoke(args.pki, args.subject)
+    except (KeyError, FileNotFoundError) as e:
+        print(f"ctg: error: {args.subject}: no such certificate in {args.pki} ({e})",
+              file=sys.stderr)
+        return 2
+    print(f"{args.subject}: revoked (CRL rewritten, OCSP answers 'revoked')")
+    return 0
+
+
+def run_demo_services(args: argparse.Namespace) -> int:
+    """``ctg demo-services DIR [--port N]``: foreground until Ctrl-C."""
+    from signers.demo_pki import load_demo_pki
+    from signers.services import serve
+
+    try:
+        pki = load_demo_pki(args.pki)
+    except FileNotFoundError as e:
+        print(f"ctg: error: {e}", file=sys.stderr)
+        return 2
+    port = args.port or int(pki.services_url.rsplit(":", 1)[1])
+    print(f"demonstration services on http://127.0.0.1:{port} (tsa, ocsp, crl); "
+          "Ctrl-C to stop", file=sys.stderr)
+    try:
+        serve(pki.directory, port=port)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as e:
+        print(f"ctg: error: cannot listen on 127.0.0.1:{port} ({e.strerror}); "
+              "choose another --port", file=sys.stderr)
+        return 2
+    return 0

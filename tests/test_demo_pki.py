@@ -1,0 +1,166 @@
+"""The demonstration PKI: labelled certificates, PKCS#12 files, services, revocation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from asn1crypto import tsp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from fixtures_pki import DEMO_SUBJECTS, free_port
+
+from ctgdocs.cli import ExitCode, main
+from signers.demo_pki import (
+    DEMO_LABEL,
+    DemoPki,
+    DemoSubject,
+    create_demo_pki,
+    load_cert,
+    load_demo_pki,
+    revoke,
+)
+from signers.services import RunningServices, running_services
+
+
+def _p12_cert(pki: DemoPki, sid: str) -> x509.Certificate:
+    key, cert, chain = pkcs12.load_key_and_certificates(pki.pkcs12(sid).read_bytes(),
+                                                        pki.passphrase.encode())
+    assert key is not None and cert is not None and len(chain) == 2
+    return cert
+
+
+def test_subject_certificates_are_labelled_and_complete(demo_pki: DemoPki) -> None:
+    cert = _p12_cert(demo_pki, "maire-gignac")
+    subject = cert.subject
+    assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Jean-François Soto"
+    assert subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value \
+        == DEMO_LABEL
+    assert subject.get_attributes_for_oid(NameOID.TITLE)[0].value == "Le Maire de Gignac"
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.RFC822Name) == ["jf.soto@gignac.example.fr"]
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and usage.content_commitment
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    assert aia[0].access_location.value == f"{demo_pki.services_url}/ocsp"
+    now = dt.datetime.now(dt.UTC)
+    assert cert.not_valid_before_utc < now - dt.timedelta(hours=23)
+    assert cert.not_valid_after_utc > now + dt.timedelta(days=3 * 365)
+
+
+def test_folder_readme_manifest_and_service_certs(demo_pki: DemoPki) -> None:
+    readme = (demo_pki.directory / "README.txt").read_text(encoding="utf-8")
+    assert DEMO_LABEL.upper() in readme and demo_pki.passphrase in readme
+    assert demo_pki.root_cert.name.startswith("DEMO-")
+    again = load_demo_pki(demo_pki.directory)
+    assert again.seal_id == "cachet-caf" and again.subjects == demo_pki.subjects
+    tsa = load_cert(demo_pki.directory / "private" / "tsa.pem")
+    eku = tsa.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert eku.critical and list(eku.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
+
+
+def test_creation_is_fast(tmp_path: Path) -> None:
+    subjects = [DemoSubject(f"maire-{i}", f"Prénom{i} Nom", f"Commune {i}",
+                            f"Le Maire de Commune {i}", f"m{i}@example.fr") for i in range(53)]
+    started = time.perf_counter()
+    create_demo_pki(subjects, tmp_path / "pki")
+    assert time.perf_counter() - started < 10
+    assert len(list((tmp_path / "pki").glob("*.p12"))) == 53
+
+
+def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="duplicate"):
+        create_demo_pki([DEMO_SUBJECTS[0], DEMO_SUBJECTS[0]], tmp_path)
+
+
+def _ocsp_status(pki: DemoPki, url: str, sid: str) -> ocsp.OCSPCertStatus:
+    cert = load_cert(pki.cert(sid))
+    issuer = load_cert(pki.directory / "DEMO-intermediaire.pem")
+    req = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA256()).build()
+    http = urllib.request.Request(url, data=req.public_bytes(serialization.Encoding.DER),
+                                  headers={"Content-Type": "application/ocsp-request"})
+    with urllib.request.urlopen(http, timeout=10) as answer:
+        resp = ocsp.load_der_ocsp_response(answer.read())
+    assert resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+    return resp.certificate_status
+
+
+def test_services_answer_tsa_ocsp_crl(demo_pki: DemoPki,
+                                      demo_services: RunningServices) -> None:
+    assert _ocsp_status(demo_pki, demo_services.ocsp_url, "caf-directeur") \
+        == ocsp.OCSPCertStatus.GOOD
+    with urllib.request.urlopen(f"{demo_services.url}/crl/intermediaire.crl") as answer:
+        crl = x509.load_der_x509_crl(answer.read())
+    assert crl.issuer == load_cert(demo_pki.directory / "DEMO-intermediaire.pem").subject
+    req = tsp.TimeStampReq({"version": 1, "message_imprint": {
+        "hash_algorithm": {"algorithm": "sha256"}, "hashed_message": b"\x01" * 32},
+        "cert_req": True})
+    http = urllib.request.Request(demo_services.tsa_url, data=req.dump(),
+                                  headers={"Content-Type": "application/timestamp-query"})
+    with urllib.request.urlopen(http, timeout=10) as answer:
+        resp = tsp.TimeStampResp.load(answer.read())
+    assert resp["status"]["status"].native == "granted"
+
+
+def test_revoke_updates_crl_and_ocsp(tmp_path: Path) -> None:
+    port = free_port()
+    pki = create_demo_pki(DEMO_SUBJECTS[:2], tmp_path / "pki",
+                          services_url=f"http://127.0.0.1:{port}")
+    with running_services(pki.directory, port=port) as svc:
+        assert _ocsp_status(pki, svc.ocsp_url, "caf-president") == ocsp.OCSPCertStatus.GOOD
+        pki = revoke(pki, "caf-president")
+        assert pki.revoked == ("caf-president",)
+        assert _ocsp_status(pki, svc.ocsp_url, "caf-president") \
+            == ocsp.OCSPCertStatus.REVOKED
+        assert _ocsp_status(pki, svc.ocsp_url, "caf-directeur") == ocsp.OCSPCertStatus.GOOD
+    crl = x509.load_der_x509_crl((pki.directory / "crl" / "intermediaire.crl").read_bytes())
+    serial = load_cert(pki.cert("caf-president")).serial_number
+    assert crl.get_revoked_certificate_by_serial_number(serial) is not None
+    with pytest.raises(KeyError):
+        revoke(pki, "nobody")
+
+
+def test_cli_demo_pki_from_convention_data(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pki"
+    code = main(["demo-pki", str(root / "examples" / "vallee-herault" / "convention.yaml"),
+                 "-o", str(out)])
+    assert code == ExitCode.OK
+    pki = load_demo_pki(out)
+    assert pki.seal_id == "cachet-caf"
+    assert {"caf-directeur", "caf-president", "epci-president", "maire-gignac"} \
+        <= {s.id for s in pki.subjects}
+    assert main(["demo-revoke", str(out), "maire-gignac"]) == ExitCode.OK
+    assert load_demo_pki(out).revoked == ("maire-gignac",)
+
+
+def test_cli_demo_services_runs_until_interrupted(demo_pki: DemoPki) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ctgdocs", "demo-services",
+                             str(demo_pki.directory), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        crl = _fetch_with_retry(f"http://127.0.0.1:{port}/crl/racine.crl")
+        assert x509.load_der_x509_crl(crl).issuer == load_cert(demo_pki.root_cert).subject
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode in (0, ExitCode.INTERRUPTED)
+
+
+def _fetch_with_retry(url: str, attempts: int = 50) -> bytes:
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return bytes(answer.read())
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
