@@ -38,6 +38,9 @@ _EXPORTS = {
     "revoke": "signers.demo_pki",
     "running_services": "signers.services",
     "verify_document": "signers.verify",
+    "DocumentReport": "signers.report",
+    "SignatureReport": "signers.report",
+    "render_table": "signers.report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -30,7 +30,6 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields as pfields
 from pyhanko.sign import signers as psigners
 from pyhanko.sign.diff_analysis import (
-    DEFAULT_DIFF_POLICY,
     DiffPolicy,
     DiffResult,
     ModificationLevel,
@@ -46,9 +45,11 @@ from pyhanko_certvalidator import ValidationContext
 from . import stamp as _stamp
 from .atomic import atomic_write_bytes
 from .credentials import Credentials, open_signer
+from .diffcache import CachingDiffPolicy
 from .exceptions import SigningError, SigningRefused
 from .identity import identity_of, match_signer
 from .model import ExpectedSigner
+from .refgraph import accelerate
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,11 @@ def sign_field(src: str | os.PathLike[str], dst: str | os.PathLike[str], field: 
     now = now or dt.datetime.now(dt.UTC)
     data = _read(src)
     reader = PdfFileReader(io.BytesIO(data), strict=False)
+    accelerate(reader)
     target = _target_field(reader, src, field)
     certify = _check_document(reader, src, data, certify,
                               _pre_sign_context(trust_roots, validation_context),
-                              diff_policy or DEFAULT_DIFF_POLICY)
+                              diff_policy or CachingDiffPolicy())
     with open_signer(credentials) as signer:
         cert = signer.signing_cert
         if cert is None:

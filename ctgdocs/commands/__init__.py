@@ -6,11 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 from . import build as _build
+from . import demo as _demo
 from . import pki as _pki
 from . import sign as _sign
+from . import verify as _verify
 
 COMMANDS: list[Callable[[Any], None]] = [
     _build.register,
+    _demo.register,
     _pki.register,
     _sign.register,
+    _verify.register,
 ]

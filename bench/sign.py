@@ -1,0 +1,331 @@
+"""Benchmark of signing and of ``ctg verify`` against pyHanko's plain validation, in one run.
+
+(a) time per signature, signing the 16 fields of the reference package one after the other
+    (PAdES B-T, local TSA, visible stamp; ``signers.sign.sign_field``);
+(b) ``ctg verify`` on the complete 16-signature package;
+(c) baseline on the same file: pyHanko's plain ``validate_pdf_signature`` with the standard
+    diff policy on each embedded signature (fresh ValidationContext per signature);
+(d) ``ctg verify`` on a 53-signature package; (e) the baseline on it;
+(f) verdict parity between ``ctg verify`` (pyHanko's judgment inside it) and the baseline,
+    on both packages and on a tampered copy of the 16-signature one.
+Targets: (b) ≤ 0.6 × (c); (d) ≤ 3.5 × (b); (f) no mismatch.
+
+The reference package is ``output/vallee-herault-2022-2026/convention-package.pdf`` (with
+its ``build.json``) when it exists, or ``--package PDF``; otherwise a generated PDF with 16
+fields. The 53-field package is generated (``--package53`` to give one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import shutil
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+REFERENCE = ROOT / "output" / "vallee-herault-2022-2026" / "convention-package.pdf"
+WORK = ROOT / ".bench" / "sign"
+
+
+@dataclass(frozen=True)
+class Signatory:
+    """One field to sign and who signs it."""
+
+    field: str
+    name: str
+    email: str
+    capacity: str
+    organisation: str
+
+
+# --------------------------------------------------------------------------- packages
+
+
+def signatories_of(package: Path) -> list[Signatory]:
+    """The signatories recorded in the ``build.json`` next to ``package``."""
+    records = json.loads((package.parent / "build.json").read_text(encoding="utf-8"))
+    return [Signatory(r["field"], r["name"], r.get("email") or f"{r['field']}@example.fr",
+                      r.get("capacity", ""), r.get("organisation", "")) for r in
+            records["fields"]]
+
+
+def synthetic_signatories(n: int) -> list[Signatory]:
+    """``n`` invented signatories (mayors of numbered communes)."""
+    return [Signatory(f"maire-commune-{i:02d}", f"Prénom{i:02d} Nom{i:02d}",
+                      f"maire{i:02d}@commune{i:02d}.example.fr", f"Le Maire de Commune {i:02d}",
+                      f"Commune {i:02d}") for i in range(1, n + 1)]
+
+
+def make_package(folder: Path, people: list[Signatory], pages: int) -> Path:
+    """A generated package: ``pages`` text pages, one field per signatory, build.json."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+
+    from signers.fields import add_signature_fields
+    from signers.model import FieldSpec
+
+    folder.mkdir(parents=True, exist_ok=True)
+    w = PdfFileWriter()
+    font = w.add_object(generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Font"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Type1"),
+        generic.NameObject("/BaseFont"): generic.NameObject("/Helvetica")}))
+    for i in range(pages):
+        res = generic.DictionaryObject({generic.NameObject("/Font"): generic.DictionaryObject(
+            {generic.NameObject("/F1"): font})})
+        lines = " ".join(f"0 -14 Td (Article {i}.{k} : texte de la convention.) Tj"
+                         for k in range(40))
+        text = f"BT /F1 11 Tf 60 780 Td {lines} ET".encode()
+        w.insert_page(PageObject(contents=w.add_object(generic.StreamObject(stream_data=text)),
+                                 media_box=[0, 0, 595, 842], resources=res))
+    raw = folder / "raw.pdf"
+    with raw.open("wb") as f:
+        w.write(f)
+    specs = [FieldSpec(p.field, pages - 1 - k // 12 % pages,
+                       (40 + 180 * (k % 3), 40 + 190 * (k // 3 % 4),
+                        210 + 180 * (k % 3), 150 + 190 * (k // 3 % 4)), p.capacity)
+             for k, p in enumerate(people)]
+    package = folder / "convention-package.pdf"
+    add_signature_fields(raw, package, specs)
+    raw.unlink()
+    records = [{"id": p.field, "field": p.field, "name": p.name, "email": p.email,
+                "capacity": p.capacity, "organisation": p.organisation, "page": 1,
+                "rect": [0, 0, 0, 0]} for p in people]
+    (folder / "build.json").write_text(json.dumps({"fields": records}, ensure_ascii=False))
+    return package
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sign_all(package: Path, out: Path, people: list[Signatory], pki: Any, tsa: str,
+             *, fast_check: bool) -> list[float]:
+    """Sign every field in turn into ``out``; the seconds each signature took."""
+    from signers.credentials import Pkcs12Credentials
+    from signers.diffcache import CachingDiffPolicy
+    from signers.model import ExpectedSigner
+    from signers.sign import sign_field
+
+    shutil.copyfile(package, out)
+    times = []
+    for p in people:
+        expected = ExpectedSigner(p.field, p.capacity, (p.name,), (p.email,))
+        started = time.perf_counter()
+        sign_field(out, out, p.field, Pkcs12Credentials(pki.pkcs12(p.field), pki.passphrase),
+                   expected=expected, tsa_url=tsa,
+                   diff_policy=CachingDiffPolicy() if fast_check else None)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+# --------------------------------------------------------------------------- verifying
+
+
+def ctg_verify(pdf: Path, root: Path) -> dict[str, Any]:
+    """``ctg verify PDF --trust ROOT --json`` in-process; the parsed report."""
+    from ctgdocs.cli import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        main(["verify", str(pdf), "--trust", str(root), "--json"])
+    return dict(json.loads(buf.getvalue()))
+
+
+def baseline(pdf: Path, root: Path) -> list[tuple[str, bool]]:
+    """pyHanko's plain per-signature validation with the standard diff policy."""
+    from pyhanko.keys import load_cert_from_pemder
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    anchor = load_cert_from_pemder(str(root))
+    verdicts = []
+    with pdf.open("rb") as f:
+        reader = PdfFileReader(f, strict=False)
+        for emb in reader.embedded_regular_signatures:
+            vc = ValidationContext(trust_roots=[anchor], allow_fetching=True,
+                                   revocation_mode="hard-fail")
+            status = validate_pdf_signature(emb, vc, diff_policy=DEFAULT_DIFF_POLICY)
+            verdicts.append((str(emb.field_name), bool(status.bottom_line)))
+    return verdicts
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Smallest wall time of ``repeat`` runs, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def parity(report: dict[str, Any], base: list[tuple[str, bool]]) -> tuple[int, int]:
+    """(signatures compared, mismatches) between ctg verify and the baseline."""
+    ours = [(s["field"], bool(s["pyhanko_valid"])) for s in report["signatures"]
+            if s["kind"] == "signature"]
+    if [f for f, _ in ours] != [f for f, _ in base]:
+        return len(base), len(base)
+    return len(base), sum(a != b for (_, a), (_, b) in zip(ours, base, strict=True))
+
+
+def tamper(src: Path, dst: Path) -> Path:
+    """Append an incremental update rewriting the text of page 1."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    w = IncrementalPdfFileWriter(io.BytesIO(src.read_bytes()), strict=False)
+    page = w.root["/Pages"]["/Kids"][0].get_object()
+    contents = page.raw_get("/Contents")
+    ref = contents[0] if isinstance(contents, list) else contents
+    stream = ref.get_object()
+    stream._data = b"BT /F1 14 Tf 72 760 Td (Montant : 1 000 000 EUR) Tj ET"
+    stream._encoded_data = None
+    w.mark_update(ref)
+    out = io.BytesIO()
+    w.write(out)
+    dst.write_bytes(out.getvalue())
+    return dst
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    args = _parse()
+    import logging
+
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    from signers.demo_pki import DemoSubject, create_demo_pki
+    from signers.services import running_services
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    pkg16, people16, origin16 = _package16(args)
+    pkg53, people53, origin53 = _package53(args)
+    everyone = {p.field: p for p in people16 + people53}
+    port = free_port()
+    pki = create_demo_pki([DemoSubject(p.field, p.name, p.organisation or "Commune",
+                                       p.capacity, p.email) for p in everyone.values()],
+                          WORK / "pki", services_url=f"http://127.0.0.1:{port}")
+    root = pki.root_cert
+    with running_services(pki.directory, port=port) as services:
+        say("signing the 16-signature package (B-T, visible stamps)…")
+        signed16 = WORK / "p16" / "convention-package.pdf"
+        signed16.parent.mkdir(exist_ok=True)
+        shutil.copyfile(pkg16.parent / "build.json", signed16.parent / "build.json")
+        times16 = sign_all(pkg16, signed16, people16, pki, services.tsa_url, fast_check=False)
+        say("signing the 53-signature package…")
+        signed53 = WORK / "p53" / "convention-package.pdf"
+        signed53.parent.mkdir(exist_ok=True)
+        shutil.copyfile(pkg53.parent / "build.json", signed53.parent / "build.json")
+        times53 = sign_all(pkg53, signed53, people53, pki, services.tsa_url, fast_check=True)
+        tampered = tamper(signed16, signed16.parent / "tampered.pdf")
+        rows = _measure(signed16, signed53, tampered, root, args.repeat)
+    _print_table(origin16, origin53, times16, times53, rows)
+    return 0
+
+
+def _parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--package", type=Path, help="16-signatory package (with build.json)")
+    p.add_argument("--package53", type=Path, help="53-signatory package (with build.json)")
+    p.add_argument("--repeat", type=int, default=5, help="runs per verification timing")
+    return p.parse_args()
+
+
+def _package16(args: argparse.Namespace) -> tuple[Path, list[Signatory], str]:
+    given = args.package or (REFERENCE if REFERENCE.is_file() else None)
+    if given is not None and (given.parent / "build.json").is_file():
+        return given, signatories_of(given), str(given.relative_to(ROOT)
+                                                  if given.is_relative_to(ROOT) else given)
+    people = synthetic_signatories(16)
+    return make_package(WORK / "gen16", people, pages=30), people, "generated, 30 pages"
+
+
+def _package53(args: argparse.Namespace) -> tuple[Path, list[Signatory], str]:
+    if args.package53 is not None:
+        return args.package53, signatories_of(args.package53), str(args.package53)
+    people = synthetic_signatories(53)
+    return make_package(WORK / "gen53", people, pages=100), people, "generated, 100 pages"
+
+
+def _measure(signed16: Path, signed53: Path, tampered: Path, root: Path,
+             repeat: int) -> dict[str, Any]:
+    ctg_verify(signed16, root)  # warm-up: imports, first connections
+    baseline(signed16, root)
+    say("timing ctg verify and the baseline…")
+    v16 = v53 = b16 = float("inf")
+    for _ in range(repeat):  # interleaved, so that drift affects both sizes alike
+        t16, r16 = best_of(lambda: ctg_verify(signed16, root), 1)
+        t53, r53 = best_of(lambda: ctg_verify(signed53, root), 1)
+        tb, base16 = best_of(lambda: baseline(signed16, root), 1)
+        v16, v53, b16 = min(v16, t16), min(v53, t53), min(b16, tb)
+    b53, base53 = best_of(lambda: baseline(signed53, root), 1)
+    rt = ctg_verify(tampered, root)
+    bt = baseline(tampered, root)
+    return {"v16": v16, "b16": b16, "v53": v53, "b53": b53,
+            "valid16": r16["valid"], "valid53": r53["valid"], "validt": rt["valid"],
+            "parity": [parity(r16, base16), parity(r53, base53), parity(rt, bt)]}
+
+
+def _print_table(origin16: str, origin53: str, times16: list[float], times53: list[float],
+                 m: dict[str, Any]) -> None:
+    ratio_b = m["v16"] / m["b16"]
+    ratio_d = m["v53"] / m["v16"]
+    compared = sum(n for n, _ in m["parity"])
+    mismatches = sum(x for _, x in m["parity"])
+    rows = [
+        ("package (16)", origin16, ""),
+        ("package (53)", origin53, ""),
+        ("(a) sign, per signature (16)", f"mean {statistics.mean(times16):.3f} s, median "
+         f"{statistics.median(times16):.3f} s, max {max(times16):.3f} s", ""),
+        ("    sign, per signature (53)", f"mean {statistics.mean(times53):.3f} s "
+         "(pre-sign check with CachingDiffPolicy)", ""),
+        ("(b) ctg verify, 16 signatures", f"{m['v16']:.3f} s (valid={m['valid16']})", ""),
+        ("(c) baseline, 16 signatures", f"{m['b16']:.3f} s", ""),
+        ("    (b)/(c)", f"{ratio_b:.2f}", _verdict(ratio_b <= 0.6, "≤ 0.60")),
+        ("(d) ctg verify, 53 signatures", f"{m['v53']:.3f} s (valid={m['valid53']})", ""),
+        ("(e) baseline, 53 signatures", f"{m['b53']:.3f} s", ""),
+        ("    (d)/(b)", f"{ratio_d:.2f}", _verdict(ratio_d <= 3.5, "≤ 3.50")),
+        ("    (e)/(c)  (baseline growth)", f"{m['b53'] / m['b16']:.2f}", ""),
+        ("(f) verdict parity", f"{compared - mismatches}/{compared} signatures agree "
+         f"(16, 53, tampered-16; tampered valid={m['validt']})",
+         _verdict(mismatches == 0, "no mismatch")),
+    ]
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    print(f"{'measure'.ljust(width)}  {'value'.ljust(vwidth)}  target")
+    print(f"{'-' * width}  {'-' * vwidth}  ------")
+    for name, value, target in rows:
+        print(f"{name.ljust(width)}  {value.ljust(vwidth)}  {target}".rstrip())
+
+
+def _verdict(ok: bool, target: str) -> str:
+    return f"{target}  {'OK' if ok else 'MISSED'}"
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""``ctg verify``: check every signature of a signed convention package."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from signers.model import ExpectedSigner
+
+if TYPE_CHECKING:  # pyHanko is slow to import: only when the command runs
+    from signers.report import DocumentReport
+
+from ..cli import ExitCode
+
+
+def register(sub: Any) -> None:
+    """Add ``verify`` to ``sub``."""
+    p = sub.add_parser("verify", help="verify every signature of a signed package")
+    p.add_argument("pdf", type=Path, help="the signed package (PDF)")
+    p.add_argument("--data", type=Path, help="convention YAML giving the expected "
+                   "signatories (default: build.json next to the PDF, if present)")
+    p.add_argument("--trust", type=Path, action="append", default=[], metavar="ROOT.pem",
+                   help="trust anchor certificate (repeatable); nothing else is trusted")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--complete", action="store_true",
+                   help="also require every expected signatory to have signed")
+    p.add_argument("--offline", action="store_true", help="no network: revocation data "
+                   "must be embedded in the document (DSS)")
+    p.set_defaults(run=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Verify ``args.pdf``, print the report, return the exit code."""
+    if not args.verbose:
+        logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+        logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    expected = _expected(args.pdf, args.data)
+    from signers.report import render_table
+    from signers.verify import verify_document
+
+    report = verify_document(args.pdf, expected=expected, trust_roots=args.trust,
+                             offline=args.offline)
+    sys.stdout.write(report.to_json() + "\n" if args.json else render_table(report))
+    return int(exit_code(report, complete=args.complete))
+
+
+def exit_code(report: DocumentReport, *, complete: bool) -> ExitCode:
+    """OK only if every signature is valid (and, with ``complete``, nobody is missing)."""
+    if not report.valid:
+        return ExitCode.VERIFICATION_FAILED
+    if complete and not report.complete:
+        return ExitCode.INCOMPLETE
+    return ExitCode.OK
+
+
+def _expected(pdf: Path, data: Path | None) -> list[ExpectedSigner] | None:
+    from ..signatories import expected_signers, expected_signers_from_build
+
+    if data is not None:
+        from ..load import load_convention
+
+        return expected_signers(load_convention(data))
+    build_json = pdf.parent / "build.json"
+    if build_json.is_file():
+        return expected_signers_from_build(build_json)
+    return None

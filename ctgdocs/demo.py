@@ -1,0 +1,148 @@
+"""The whole story on one convention: build, demo PKI, local services, seal, 16 signatures
+in circuit order, strict verification. Used by ``ctg demo`` and ``make demo``."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .build import SEAL_FIELD, BuildOptions, build_package
+from .load import load_convention
+from .model import Convention, Signatory, SignatoryRole
+
+if TYPE_CHECKING:
+    from signers.demo_pki import DemoPki
+    from signers.model import ExpectedSigner
+    from signers.report import DocumentReport
+
+SIGNED_NAME = "convention-signee.pdf"
+"""File name of the signed package, next to convention-package.pdf."""
+LTA_NAME = "convention-signee-lta.pdf"
+"""The signed package with validation data and a document timestamp (PAdES B-LTA)."""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demonstration produced."""
+
+    package: Path
+    """The unsigned package (revision 0 + fields)."""
+    signed: Path
+    """The sealed and signed package."""
+    archived: Path
+    """The signed package made verifiable offline (PAdES B-LTA)."""
+    pki: Path
+    """The demonstration PKI folder."""
+    trust_anchor: Path
+    """The demonstration root certificate to trust when verifying."""
+    signatures: int
+    """Signatures applied, the seal included."""
+    seconds_per_signature: float
+    """Mean wall time of one signature."""
+    valid: bool
+    """The verification found every signature valid."""
+    complete: bool
+    """Every expected signatory has signed."""
+    report: str
+    """The verification report as a human table."""
+
+
+def circuit_order(conv: Convention) -> list[Signatory]:
+    """Signing order of the circuit: the mayors, then the EPCI president, the partners,
+    the Caf board president and finally the Caf director."""
+    rank = {SignatoryRole.MAYOR: 0, SignatoryRole.EPCI_PRESIDENT: 1,
+            SignatoryRole.PARTNER: 2, SignatoryRole.CAF_PRESIDENT: 3,
+            SignatoryRole.CAF_DIRECTOR: 4}
+    return sorted(conv.signatories, key=lambda s: rank[s.role])
+
+
+def run_demo(data: Path, output_root: Path = Path("output"),
+             say: Callable[[str], None] = print) -> DemoResult:
+    """Run the whole story on ``data``; ``say`` receives one line per step."""
+    from signers.demo_pki import DemoSubject, create_demo_pki
+    from signers.services import running_services
+
+    from .signatories import expected_signers
+
+    conv = load_convention(data)
+    build = build_package(data, BuildOptions(output_root=output_root, seal_field=True))
+    say(f"1. package built: {build.package} ({build.pages} pages, "
+        f"{build.signatories} signature fields)")
+    folder = build.package.parent
+    port = _free_port()
+    pki_dir = folder / "demo-pki"
+    shutil.rmtree(pki_dir, ignore_errors=True)
+    people = [DemoSubject(s.id, s.person.full_name, s.organisation, s.capacity,
+                          s.person.email) for s in conv.signatories]
+    seal = DemoSubject(SEAL_FIELD, conv.caf.short_name, conv.caf.name,
+                       "Cachet électronique de l'organisme")
+    pki = create_demo_pki(people, pki_dir, organisation_seal=seal,
+                          services_url=f"http://127.0.0.1:{port}")
+    say(f"2. demonstration PKI (unfit for real signatures): {pki_dir}")
+    signed = folder / SIGNED_NAME
+    expected = {e.field: e for e in expected_signers(conv)}
+    with running_services(pki_dir, port) as services:
+        say(f"3. timestamp, OCSP and CRL services on {services.url}")
+        times = _sign_all(conv, build.package, signed, pki, services.tsa_url, expected, say)
+        report = _verify(signed, list(expected.values()), pki.root_cert)
+        say(f"5. verification: {'valid' if report.valid else 'NOT VALID'}, "
+            f"{len(report.signed)} of {len(expected)} signatories signed")
+        archived = folder / LTA_NAME
+        _long_term(signed, archived, services.tsa_url, pki.root_cert)
+        say(f"6. validation data and a document timestamp added (PAdES B-LTA): {archived}")
+    say("7. services stopped")
+    from signers.report import render_table
+
+    return DemoResult(build.package, signed, archived, pki_dir, pki.root_cert, len(times),
+                      sum(times) / len(times), report.valid, report.complete, render_table(report))
+
+
+def _sign_all(conv: Convention, package: Path, signed: Path, pki: DemoPki, tsa: str,
+              expected: dict[str, ExpectedSigner], say: Callable[[str], None]) -> list[float]:
+    from signers.credentials import Pkcs12Credentials
+    from signers.model import ExpectedSigner
+    from signers.sign import seal_package, sign_field
+
+    times = []
+    started = time.perf_counter()
+    seal_expected = ExpectedSigner(SEAL_FIELD, conv.caf.short_name,
+                                   (conv.caf.short_name, conv.caf.name))
+    seal_package(package, signed, Pkcs12Credentials(pki.pkcs12(SEAL_FIELD), pki.passphrase),
+                 expected=seal_expected, tsa_url=tsa)
+    times.append(time.perf_counter() - started)
+    say(f"4. package sealed (certified) by {conv.caf.short_name}")
+    for n, signatory in enumerate(circuit_order(conv), 1):
+        started = time.perf_counter()
+        sign_field(signed, signed, signatory.id,
+                   Pkcs12Credentials(pki.pkcs12(signatory.id), pki.passphrase),
+                   expected=expected[signatory.id], tsa_url=tsa)
+        times.append(time.perf_counter() - started)
+        say(f"   {n:2d}/{len(conv.signatories)} signed by {signatory.person.formal_name}, "
+            f"{signatory.capacity} ({times[-1]:.2f} s)")
+    return times
+
+
+def _verify(signed: Path, expected: list[ExpectedSigner], root: Path) -> DocumentReport:
+    from signers.verify import verify_document
+
+    return verify_document(signed, expected=expected, trust_roots=[root])
+
+
+def _long_term(signed: Path, archived: Path, tsa: str, root: Path) -> None:
+    from pyhanko.keys import load_cert_from_pemder
+
+    from signers.ltv import add_long_term_validation
+
+    add_long_term_validation(signed, archived, tsa_url=tsa,
+                             trust_roots=[load_cert_from_pemder(str(root))])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

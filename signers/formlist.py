@@ -1,0 +1,160 @@
+"""pyHanko's form-updating rule with a cheaper field listing, for per-revision diffs.
+
+``FormUpdatingRule.apply`` lists every form field of both revisions by copying each
+field dictionary into the revision's view (``HistoricalResolver`` "subsumes" objects),
+only to read ``/T``, ``/FT`` and ``/Kids``. With *n* fields and *n* revisions that is
+O(n²) copies. :class:`ListingFormRule` reads those three entries from the parsed object
+version instead and hands the rules the same :class:`FieldComparisonSpec` records (with
+references bound to the revision's view). Everything else is pyHanko's code, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+from typing import Any
+
+from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils.reader import HistoricalResolver, RawPdfPath
+from pyhanko.sign.diff_analysis.commons import (
+    compare_dicts,
+    compare_key_refs,
+    qualify_transforming,
+)
+from pyhanko.sign.diff_analysis.form_rules_api import (
+    FieldComparisonContext,
+    FieldComparisonSpec,
+    FormUpdate,
+    FormUpdatingRule,
+)
+from pyhanko.sign.diff_analysis.policy_api import ModificationLevel, SuspiciousModification
+from pyhanko.sign.diff_analysis.rules_api import Context
+
+__all__ = ["ListingFormRule"]
+
+
+class ListingFormRule(FormUpdatingRule):
+    """``FormUpdatingRule`` whose field listing does not copy every field dictionary."""
+
+    def apply(self, old: HistoricalResolver,
+              new: HistoricalResolver) -> Iterable[tuple[ModificationLevel, FormUpdate]]:
+        """Same as :meth:`FormUpdatingRule.apply` (pyHanko 0.38)."""
+        acroform_context = Context.from_absolute(old, RawPdfPath('/Root', '/AcroForm'))
+        old_acroform, new_acroform = yield from qualify_transforming(
+            ModificationLevel.LTA_UPDATES,
+            compare_key_refs('/AcroForm', old, old.root, new.root),
+            transform=FormUpdate.curry_ref(field_name=None, context_checked=acroform_context),
+        )
+        compare_dicts(old_acroform, new_acroform, self.ignored_acroform_keys)
+        assert isinstance(old_acroform, generic.DictionaryObject)
+        assert isinstance(new_acroform, generic.DictionaryObject)
+        fields_path = RawPdfPath('/Root', '/AcroForm', '/Fields')
+        fields_context = Context.from_absolute(old, fields_path)
+        old_fields, new_fields = yield from qualify_transforming(
+            ModificationLevel.LTA_UPDATES,
+            compare_key_refs('/Fields', old, old_acroform, new_acroform),
+            transform=FormUpdate.curry_ref(field_name=None, context_checked=fields_context),
+        )
+        dr_context = Context.from_absolute(old, RawPdfPath('/Root', '/AcroForm', '/DR'))
+        _old_dr, new_dr = yield from qualify_transforming(
+            ModificationLevel.FORM_FILLING,
+            compare_key_refs('/DR', old, old_acroform, new_acroform),
+            transform=FormUpdate.curry_ref(field_name=None, context_checked=dr_context),
+        )
+        if new_dr is not None:
+            dr_deps = new.collect_dependencies(new_dr, since_revision=old.revision + 1)
+            yield from qualify_transforming(
+                ModificationLevel.FORM_FILLING, misc._as_gen(dr_deps),
+                transform=FormUpdate.curry_ref(field_name=None))
+        context = FieldComparisonContext(
+            field_specs=dict(_list_fields(old, new, old_fields, new_fields,
+                                          old_path=fields_path)),
+            old=old, new=new)
+        for rule in self.field_rules:
+            yield from rule.apply(context)
+
+
+def _raw_field(view: HistoricalResolver, ref: generic.Reference) -> Any:
+    """The parsed field object as of the view's revision, without copying it."""
+    obj = view.reader.get_object(ref, view.revision, transparent_decrypt=False)
+    return obj.get_object() if isinstance(obj, generic.IndirectObject) else obj
+
+
+def _kids(view: HistoricalResolver, field: generic.DictionaryObject) -> Any:
+    try:
+        raw = field.raw_get('/Kids')
+    except KeyError:
+        return generic.ArrayObject()
+    if isinstance(raw, generic.IndirectObject):
+        return view(generic.Reference(raw.idnum, raw.generation, pdf=view))
+    return raw
+
+
+def _make_list(view: HistoricalResolver, lst: Any, exc: type[Exception], parent_name: str,
+               inherited_ft: Any) -> Generator[tuple[str, Any], None, None]:
+    """pyHanko's ``_list_fields._make_list``, reading the parsed field versions."""
+    if not isinstance(lst, generic.ArrayObject):
+        raise exc("Field list is not an array.")
+    names_seen = set()
+    for ix, field_ref in enumerate(lst):
+        if not isinstance(field_ref, generic.IndirectObject):
+            raise exc("Fields must be indirect objects")
+        ref = generic.Reference(field_ref.idnum, field_ref.generation, pdf=view)
+        field = _raw_field(view, ref)
+        if not isinstance(field, generic.DictionaryObject):
+            raise exc("Fields must be dictionary objects")
+        try:
+            name: Any = field.raw_get('/T')
+        except KeyError:
+            continue
+        if not isinstance(name, (generic.TextStringObject, generic.ByteStringObject)):
+            raise exc("Names must be strings")
+        if name in names_seen:
+            raise exc("Duplicate field name")
+        elif '.' in name:
+            raise exc("Partial names must not contain periods")
+        names_seen.add(name)
+        label: Any = name  # a str or, as in pyHanko, bytes (then the join raises)
+        fq_name = parent_name + "." + label if parent_name else label
+        try:
+            field_type = field.raw_get('/FT')
+        except KeyError:
+            field_type = inherited_ft
+        kids = _kids(view, field)
+        if not kids and field_type is None:
+            raise exc(f"Field type of terminal field {fq_name!r} could not be determined")
+        yield fq_name, (field_type, ref, kids, ix)
+
+
+def _list_fields(old: HistoricalResolver, new: HistoricalResolver, old_fields: Any,
+                 new_fields: Any, old_path: RawPdfPath | None, parent_name: str = "",
+                 inherited_ft: Any = None
+                 ) -> Generator[tuple[str, FieldComparisonSpec], None, None]:
+    """pyHanko's ``_list_fields`` with :func:`_make_list` above."""
+    old_by_name = dict(_make_list(old, old_fields, misc.PdfReadError, parent_name,
+                                  inherited_ft))
+    new_by_name = dict(_make_list(new, new_fields, SuspiciousModification, parent_name,
+                                  inherited_ft))
+    for field_name in {*old_by_name, *new_by_name}:
+        try:
+            old_type, old_ref, old_kids, field_index = old_by_name[field_name]
+        except KeyError:
+            old_type = old_ref = None
+            old_kids, field_index = generic.ArrayObject(), None
+        try:
+            new_type, new_ref, new_kids, _ = new_by_name[field_name]
+        except KeyError:
+            new_type = new_ref = None
+            new_kids = generic.ArrayObject()
+        if old_ref and new_ref and new_type != old_type:
+            raise SuspiciousModification(f"Update changed field type of {field_name}")
+        common_ft = old_type or new_type
+        field_path = (old_path + field_index
+                      if field_index is not None and old_path is not None else None)
+        yield field_name, FieldComparisonSpec(
+            field_type=common_ft, old_field_ref=old_ref, new_field_ref=new_ref,
+            old_canonical_path=field_path)
+        if old_kids or new_kids:
+            yield from _list_fields(
+                old, new, old_kids, new_kids, parent_name=field_name,
+                old_path=field_path + '/Kids' if field_path is not None else None,
+                inherited_ft=common_ft)

@@ -1,0 +1,51 @@
+"""The ``ctg`` face: exit codes for bad data, help texts, start-up cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ctgdocs.cli import ExitCode, build_parser, main
+
+ROOT = Path(__file__).resolve().parent.parent
+INVALID = sorted((ROOT / "tests" / "resources" / "invalid").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("data", INVALID, ids=lambda p: p.stem)
+def test_check_invalid_data_exits_with_data_error(data: Path, capsys) -> None:
+    assert main(["check", str(data)]) == ExitCode.DATA_ERROR
+    err = capsys.readouterr().err
+    assert f"{data}:" in err and "problem" in err
+
+
+def test_build_invalid_data_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["build", str(INVALID[0]), "-o", str(out)]) == ExitCode.DATA_ERROR
+    assert not out.exists()
+
+
+def test_every_command_has_help() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    names = set(sub.choices)  # type: ignore[union-attr]
+    assert {"check", "build", "check-templates", "demo", "demo-pki", "demo-services",
+            "sign", "seal", "verify"} <= names
+    for name in names:
+        assert sub.choices[name].format_help()  # type: ignore[union-attr]
+
+
+def test_cli_starts_without_importing_pyhanko() -> None:
+    code = ("import sys, ctgdocs.cli; ctgdocs.cli.build_parser(); "
+            "print(any(m.startswith('pyhanko') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    proc = subprocess.run([sys.executable, "-m", "ctgdocs", "frobnicate"],
+                          capture_output=True, text=True)
+    assert proc.returncode == ExitCode.USAGE

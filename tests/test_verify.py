@@ -1,0 +1,386 @@
+"""verify_document and ``ctg verify`` on real multi-signature packages (real pyHanko
+signatures, local TSA/OCSP/CRL on 127.0.0.1), with pyHanko's plain validation as oracle."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fixtures_pki import free_port
+from pyhanko.keys import load_cert_from_pemder
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.misc import PdfReadError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, SuspiciousModification
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+
+from ctgdocs.cli import ExitCode, main
+from signers.credentials import Pkcs12Credentials
+from signers.demo_pki import DemoPki, DemoSubject, create_demo_pki, revoke
+from signers.fields import add_signature_fields
+from signers.ltv import add_long_term_validation
+from signers.model import ExpectedSigner, FieldSpec
+from signers.report import DocumentReport, render_table
+from signers.services import RunningServices, running_services
+from signers.sign import sign_field
+from signers.verify import verify_document
+
+PEOPLE: tuple[DemoSubject, ...] = tuple(
+    DemoSubject(f"maire-{town}", name, f"Commune de {town.title()}", f"Le Maire de {town}",
+                f"{town}@mairie.example.fr")
+    for town, name in [("gignac", "Jean-François Soto"), ("aniane", "Élodie Carrière"),
+                       ("montpeyroux", "Claude Carceller"), ("puechabon", "Anne Vidal"),
+                       ("arboras", "Louis Roux"), ("lagamas", "Marc Sarda"),
+                       ("popian", "Inès Fabre"), ("pouget", "Paul Révoqué")])
+FIELDS = [p.id for p in PEOPLE]
+EXPECTED = [ExpectedSigner(p.id, p.title or p.id, (p.name,), (p.email or "",))
+            for p in PEOPLE]
+HONEST = 5
+"""Signatures of the honest package; tampering happens after them."""
+
+
+@dataclass(frozen=True)
+class World:
+    """A PKI, its services, and packages signed by the first signatories."""
+
+    pki: DemoPki
+    other_pki: DemoPki
+    services: RunningServices
+    unsigned: Path
+    signed: list[Path]
+    """``signed[k]`` holds the first ``k + 1`` signatures."""
+    folder: Path
+
+    @property
+    def honest(self) -> Path:
+        return self.signed[HONEST - 1]
+
+    def sign(self, src: Path, dst: Path, field: str, who: str | None = None,
+             *, check: bool = True) -> Path:
+        who = who or field
+        sign_field(src, dst, field, Pkcs12Credentials(self.pki.pkcs12(who), self.pki.passphrase),
+                   expected=_expected(field) if check else None,
+                   tsa_url=self.services.tsa_url)
+        return dst
+
+    def verify(self, pdf: Path, **kw: object) -> DocumentReport:
+        kw.setdefault("trust_roots", [self.pki.root_cert])
+        return verify_document(pdf, expected=EXPECTED, **kw)  # type: ignore[arg-type]
+
+
+def _expected(field: str) -> ExpectedSigner:
+    return next(e for e in EXPECTED if e.field == field)
+
+
+def make_unsigned(path: Path, fields: list[str], pages: int = 3) -> Path:
+    """A small PDF with ``pages`` text pages and one empty signature field per name."""
+    w = PdfFileWriter()
+    font = w.add_object(generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Font"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Type1"),
+        generic.NameObject("/BaseFont"): generic.NameObject("/Helvetica")}))
+    for i in range(pages):
+        res = generic.DictionaryObject({generic.NameObject("/Font"): generic.DictionaryObject(
+            {generic.NameObject("/F1"): font})})
+        text = f"BT /F1 14 Tf 72 760 Td (Convention, page {i + 1}) Tj ET".encode()
+        stream = w.add_object(generic.StreamObject(stream_data=text))
+        w.insert_page(PageObject(contents=stream, media_box=[0, 0, 595, 842], resources=res))
+    raw = path.with_suffix(".raw.pdf")
+    with raw.open("wb") as f:
+        w.write(f)
+    specs = [FieldSpec(name, k // 12 % pages,
+                       (40 + 180 * (k % 3), 60 + 160 * (k // 3 % 4),
+                        200 + 180 * (k % 3), 150 + 160 * (k // 3 % 4)), name)
+             for k, name in enumerate(fields)]
+    add_signature_fields(raw, path, specs)
+    raw.unlink()
+    return path
+
+
+@pytest.fixture(scope="session", name="world")
+def world_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """PKI + services + the package signed by 1…6 signatories."""
+    base = tmp_path_factory.mktemp("verify")
+    port = free_port()
+    pki = create_demo_pki(PEOPLE, base / "pki", services_url=f"http://127.0.0.1:{port}")
+    other = create_demo_pki(PEOPLE[:1], base / "other-pki",
+                            services_url=f"http://127.0.0.1:{free_port()}")
+    unsigned = make_unsigned(base / "unsigned.pdf", FIELDS)
+    with running_services(pki.directory, port=port) as services:
+        w = World(pki, other, services, unsigned, [], base)
+        src = unsigned
+        for k, field in enumerate(FIELDS[:HONEST + 1]):
+            src = w.sign(src, base / f"signed-{k + 1}.pdf", field)
+            w.signed.append(src)
+        yield w
+
+
+def baseline(pdf: Path, world: World) -> list[tuple[str, bool]]:
+    """pyHanko's plain per-signature validation with the standard diff policy (regular
+    signatures; pyHanko gives no bottom line for document timestamps)."""
+    root = load_cert_from_pemder(str(world.pki.root_cert))
+    out = []
+    with pdf.open("rb") as f:
+        reader = PdfFileReader(f, strict=False)
+        for emb in reader.embedded_regular_signatures:
+            vc = ValidationContext(trust_roots=[root], allow_fetching=True,
+                                   revocation_mode="hard-fail")
+            status = validate_pdf_signature(emb, vc, diff_policy=DEFAULT_DIFF_POLICY)
+            out.append((emb.field_name, bool(status.bottom_line)))
+    return out
+
+
+def assert_parity(report: DocumentReport, pdf: Path, world: World) -> None:
+    """Same per-signature verdicts as pyHanko's plain validation."""
+    ours = [(s.field, s.pyhanko_valid) for s in report.signatures if s.kind == "signature"]
+    assert ours == baseline(pdf, world)
+
+
+# --------------------------------------------------------------------------- honest
+
+
+def test_honest_package_verifies(world: World) -> None:
+    pdf = world.signed[HONEST]
+    report = world.verify(pdf)
+    assert report.valid, render_table(report)
+    assert not report.tampered and not report.problems
+    assert [s.field for s in report.signatures] == FIELDS[:HONEST + 1]
+    for s in report.signatures:
+        assert s.valid and s.intact and s.signature_valid and s.trusted, s.problems
+        assert s.signer_matches is True
+        assert s.revocation == "good"
+        assert s.pades_level == "B-T"
+        assert s.timestamp_time and s.tsa and s.signing_time
+        assert s.docmdp_ok is True
+    assert report.signatures[-1].coverage == "entire file"
+    assert {s.coverage for s in report.signatures[:-1]} == {"entire revision"}
+    assert report.signed == tuple(FIELDS[:HONEST + 1])
+    assert report.missing == tuple(FIELDS[HONEST + 1:])
+    assert not report.complete
+    assert all(r.legitimate for r in report.revisions)
+    assert_parity(report, pdf, world)
+
+
+def test_report_json_and_table(world: World) -> None:
+    report = world.verify(world.honest)
+    data = json.loads(report.to_json())
+    assert data["valid"] is True and len(data["signatures"]) == HONEST
+    assert data["signatures"][0]["field"] == FIELDS[0]
+    table = render_table(report)
+    assert FIELDS[0] in table and "VALID" in table and "missing:" in table
+
+
+def test_complete_package(world: World, tmp_path: Path) -> None:
+    src = world.signed[HONEST]
+    for field in FIELDS[HONEST + 1:-1]:
+        src = world.sign(src, tmp_path / f"{field}.pdf", field)
+    last = world.sign(src, tmp_path / "complete.pdf", FIELDS[-1])
+    report = world.verify(last)
+    assert report.valid and report.complete, render_table(report)
+    assert report.missing == ()
+
+
+@pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-utils missing")
+def test_pdfsig_agrees(world: World) -> None:
+    out = subprocess.run(["pdfsig", str(world.signed[HONEST])], capture_output=True,
+                         text=True, timeout=60).stdout
+    assert out.count("Signature Validation: Signature is Valid.") == HONEST + 1, out
+
+
+# --------------------------------------------------------------------------- who, trust
+
+
+def test_wrong_person_is_flagged(world: World, tmp_path: Path) -> None:
+    intruder = world.sign(world.honest, tmp_path / "intruder.pdf", FIELDS[HONEST],
+                          who=FIELDS[HONEST + 1], check=False)
+    report = world.verify(intruder)
+    bad = report.signatures[-1]
+    assert bad.field == FIELDS[HONEST] and bad.signer_matches is False
+    assert not bad.valid and any("wrong signer" in p for p in bad.problems)
+    assert bad.intact and bad.trusted  # a genuine signature, by the wrong person
+    assert all(s.valid for s in report.signatures[:-1])
+    assert not report.valid and FIELDS[HONEST] in report.missing
+
+
+def test_untrusted_root(world: World) -> None:
+    report = world.verify(world.honest, trust_roots=[world.other_pki.root_cert])
+    assert not report.valid
+    for s in report.signatures:
+        assert s.intact and not s.trusted and not s.valid
+        assert any("trusted root" in p for p in s.problems)
+
+
+def test_no_trust_roots_means_untrusted(world: World) -> None:
+    report = world.verify(world.honest, trust_roots=[])
+    assert not report.valid and not any(s.trusted for s in report.signatures)
+
+
+def test_revoked_signer(world: World, tmp_path: Path) -> None:
+    # revokes the last signatory for the rest of the session: keep it after the tests
+    # that have them sign validly
+    pdf = world.sign(world.honest, tmp_path / "revoked.pdf", FIELDS[-1])
+    revoke(world.pki, FIELDS[-1])
+    report = world.verify(pdf)
+    last = report.signatures[-1]
+    assert last.revocation == "revoked" and not last.valid and last.intact
+    assert any("revoked" in p for p in last.problems)
+    assert all(s.valid for s in report.signatures[:-1]), render_table(report)
+    assert_parity(report, pdf, world)
+
+
+def test_offline_without_embedded_revocation_data_fails_closed(world: World) -> None:
+    report = world.verify(world.honest, offline=True)
+    assert not report.valid
+    assert {s.revocation for s in report.signatures} == {"unknown"}
+
+
+def test_unreadable_file_is_a_verification_error(tmp_path: Path) -> None:
+    from signers.exceptions import VerificationError
+
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"not a pdf at all")
+    with pytest.raises(VerificationError):
+        verify_document(bad)
+
+
+# --------------------------------------------------------------------------- archival
+
+
+def archive(world: World, src: Path, dst: Path) -> Path:
+    """Add validation data (DSS) for every signature, then a document timestamp."""
+    root = load_cert_from_pemder(str(world.pki.root_cert))
+    add_long_term_validation(src, dst, tsa_url=world.services.tsa_url, trust_roots=[root])
+    return dst
+
+
+def test_archived_package_reaches_b_lta_and_verifies_offline(world: World,
+                                                             tmp_path: Path) -> None:
+    pdf = archive(world, world.honest, tmp_path / "archived.pdf")
+    report = world.verify(pdf)
+    assert report.valid, render_table(report)
+    sigs = [s for s in report.signatures if s.kind == "signature"]
+    stamps = [s for s in report.signatures if s.kind == "timestamp"]
+    assert {s.pades_level for s in sigs} == {"B-LTA"}
+    assert len(stamps) == 1 and stamps[0].valid and stamps[0].timestamp_time
+    assert all(r.legitimate for r in report.revisions)
+    assert {r.modification_level for r in report.revisions
+            if r.made_by is None} == {"LTA_UPDATES"}
+    assert_parity(report, pdf, world)
+    offline = world.verify(pdf, offline=True)
+    assert offline.valid, render_table(offline)
+    assert {s.revocation for s in offline.signatures} == {"good"}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli_args(world: World, pdf: Path, *extra: str) -> list[str]:
+    return ["verify", str(pdf), "--trust", str(world.pki.root_cert), *extra]
+
+
+def _with_build_json(world: World, pdf: Path, folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    target = folder / "convention-package.pdf"
+    shutil.copyfile(pdf, target)
+    records = [{"id": p.id, "field": p.id, "name": p.name, "email": p.email,
+                "capacity": p.title, "page": 1, "rect": [0, 0, 1, 1]} for p in PEOPLE]
+    (folder / "build.json").write_text(json.dumps({"fields": records}), encoding="utf-8")
+    return target
+
+
+def test_cli_exit_codes(world: World, tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    pdf = _with_build_json(world, world.honest, tmp_path / "pkg")
+    assert main(_cli_args(world, pdf)) == ExitCode.OK
+    assert "VALID" in capsys.readouterr().out
+    assert main(_cli_args(world, pdf, "--complete")) == ExitCode.INCOMPLETE
+    capsys.readouterr()
+    assert main(["verify", str(pdf)]) == ExitCode.VERIFICATION_FAILED  # nothing trusted
+    capsys.readouterr()
+    assert main(_cli_args(world, pdf, "--json")) == ExitCode.OK
+    data = json.loads(capsys.readouterr().out)
+    assert data["missing"] == FIELDS[HONEST:]
+
+
+def test_cli_subprocess(world: World, tmp_path: Path) -> None:
+    pdf = _with_build_json(world, world.honest, tmp_path / "pkg")
+    tampered = tmp_path / "pkg" / "appended.pdf"
+    tampered.write_bytes(pdf.read_bytes() + b"\n% garbage after the end\n")
+    ok = subprocess.run([sys.executable, "-m", "ctgdocs", *_cli_args(world, pdf), "--json"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == ExitCode.OK, ok.stderr
+    assert json.loads(ok.stdout)["valid"] is True
+    bad = subprocess.run([sys.executable, "-m", "ctgdocs", *_cli_args(world, tampered)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == ExitCode.VERIFICATION_FAILED
+    assert "appended" in bad.stdout
+
+
+
+# --------------------------------------------------------------------------- linear time
+
+
+def linear_time_equals_pyhanko(pdf: Path) -> None:
+    """The reverse cross-reference maps and per-revision diffs of the linear-time
+    machinery are exactly pyHanko's, revision by revision."""
+    from signers.diffcache import CachingDiffPolicy
+    from signers.refgraph import ReferenceGraph, accelerate
+
+    data = pdf.read_bytes()
+    ours = PdfFileReader(io.BytesIO(data), strict=False)
+    accelerate(ours)
+    graph = ReferenceGraph(ours)
+    policy = CachingDiffPolicy()
+    for revision in range(ours.xrefs.total_revisions):
+        theirs = PdfFileReader(io.BytesIO(data), strict=False)
+        view = theirs.get_historical_resolver(revision)
+        view._load_reverse_xref_cache()
+        expected = view._indirect_object_access_cache
+        assert graph.paths_to_refs(revision) == expected
+        for ref, paths in expected.items():
+            assert graph.usages(ref, revision) == paths, (revision, ref)
+        if revision == 0:
+            continue
+        step = policy.step(ours, revision)
+        old = theirs.get_historical_resolver(revision - 1)
+        try:
+            result = DEFAULT_DIFF_POLICY.apply(old, theirs.get_historical_resolver(revision))
+        except (SuspiciousModification, PdfReadError):  # ours fails closed on both
+            assert step.suspicious, revision
+        else:
+            assert not step.suspicious, (revision, step.result)
+            assert step.level == result.modification_level
+            assert step.changed_fields == frozenset(result.changed_form_fields)
+
+
+def test_linear_time_machinery_matches_pyhanko(world: World, tmp_path: Path) -> None:
+    linear_time_equals_pyhanko(world.signed[HONEST])
+    linear_time_equals_pyhanko(archive(world, world.signed[2], tmp_path / "lta.pdf"))
+
+
+def test_without_expectations_nobody_is_matched(world: World) -> None:
+    report = verify_document(world.honest, trust_roots=[world.pki.root_cert])
+    assert report.valid and not report.complete
+    assert {s.signer_matches for s in report.signatures} == {None}
+
+
+def test_expected_signers_from_convention_data(root: Path) -> None:
+    from ctgdocs.load import load_convention
+    from ctgdocs.model import signatories
+    from ctgdocs.signatories import expected_signers
+
+    conv = load_convention(root / "examples" / "vallee-herault" / "convention.yaml")
+    expected = expected_signers(conv)
+    assert [e.field for e in expected] == [s.id for s in signatories(conv)]
+    first = signatories(conv)[0]
+    assert expected[0].names == (first.person.full_name,)
+    assert expected[0].label == first.capacity
