@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import importlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -24,6 +26,8 @@ from .model import Convention
 
 if TYPE_CHECKING:
     from .layout import FieldPlacement
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 """Bumped when the build output format changes (invalidates every cached part)."""
@@ -175,14 +179,14 @@ def _mark_reusable(parts: list[_Part], out: Path, previous: dict[str, Any], forc
 def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
               opts: BuildOptions, previous: dict[str, Any], inputs_key: str,
               progress: Callable[[str], None] | None) -> dict[str, Any]:
-    from signers import add_signature_fields
-
     from .assemble import PartPdf, assemble, begin
 
     parts_dir = work / "parts"
     parts_dir.mkdir()
     main_pdf = parts_dir / "convention.pdf"
     with ThreadPoolExecutor(max_workers=2) as pool:
+        # pyHanko is slow to import: do it while LibreOffice converts
+        pool.submit(importlib.import_module, "signers.fields")
         early: list[Future[Any]] = []
 
         def done(name: str) -> None:
@@ -194,16 +198,23 @@ def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
             if progress:
                 progress(name)
 
+        t0 = time.perf_counter()
         converter_info = _render_and_convert(parts, parts_dir, opts, previous, done, work)
+        log.debug("render and convert: %.2f s", time.perf_counter() - t0)
         placements: list[FieldPlacement] = (early[0].result() if early
                                             else _placements(conv, main_pdf, previous))
         started = early[1].result() if early else None
+    log.debug("placements and clone ready: %.2f s", time.perf_counter() - t0)
     assembled = work / "assembled.pdf"
     merged = assemble([PartPdf(parts_dir / f"{p.name}.pdf", p.title, p.label_prefix)
                        for p in parts], assembled, _metadata(conv), started=started)
     package = work / "convention-package.pdf"
+    log.debug("assembled: %.2f s", time.perf_counter() - t0)
+    from signers.fields import add_signature_fields  # imported meanwhile, in the pool
+
     add_signature_fields(assembled, package, _field_specs(conv, placements, opts.seal_field))
     assembled.unlink()
+    log.debug("fields added: %.2f s", time.perf_counter() - t0)
     part_pages = list(merged.part_pages) + [merged.pages]
     infos = tuple(PartInfo(p.name, p.title, p.key, not p.reuse,
                            part_pages[i + 1] - part_pages[i]) for i, p in enumerate(parts))
@@ -257,7 +268,8 @@ def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
             render.render_docx(part.template, part.context, docx)
             yield ConversionJob(part.name, docx, parts_dir / f"{part.name}.pdf")
 
-    with make_converter(opts.converter, jobs=opts.jobs, timeout=opts.timeout) as converter:
+    workers = min(opts.jobs or os.cpu_count() or 1, len(todo))
+    with make_converter(opts.converter, jobs=workers, timeout=opts.timeout) as converter:
         converter.convert(rendered(), lambda job: progress(job.name))
         return converter.describe()
 

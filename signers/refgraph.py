@@ -16,6 +16,7 @@ canonical path, ``/Parent`` skipped, the structure tree entered only from the ro
 
 from __future__ import annotations
 
+import io
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from typing import Any
 from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader, RawPdfPath
 from pyhanko.pdf_utils.xref import ObjStreamRef
+
+from .skelscan import UNSURE, PrunedArray, PrunedDict, prune, scan_skeleton
 
 __all__ = ["ReferenceGraph", "accelerate"]
 
@@ -36,19 +39,8 @@ _BUDGET = 20_000
 """Upward searches giving up beyond this many partial paths (the full walk takes over)."""
 
 
-@dataclass(frozen=True)
-class _Dict:
-    """Pruned dictionary: entries leading to references, and its ``/Type``."""
-
-    items: tuple[tuple[str, Any], ...]
-    type: Any
-
-
-@dataclass(frozen=True)
-class _Array:
-    """Pruned array: (original index, child) for children leading to references."""
-
-    items: tuple[tuple[int, Any], ...]
+_Dict = PrunedDict
+_Array = PrunedArray
 
 
 @dataclass(frozen=True)
@@ -67,17 +59,7 @@ class _Trees:
     """Objects reachable from the trailer without passing through the catalog."""
 
 
-def _prune(obj: Any) -> Any:
-    if isinstance(obj, generic.IndirectObject):
-        return _Ref(obj.idnum, obj.generation)
-    if isinstance(obj, generic.DictionaryObject):
-        items = tuple((str(k), p) for k, v in obj.items()
-                      if (p := _prune(v)) is not None)
-        return _Dict(items, obj.raw_get("/Type") if "/Type" in obj else None)
-    if isinstance(obj, generic.ArrayObject):
-        arr = tuple((ix, p) for ix, v in enumerate(obj) if (p := _prune(v)) is not None)
-        return _Array(arr) if arr else None
-    return None
+_prune = prune
 
 
 class ReferenceGraph:
@@ -87,9 +69,12 @@ class ReferenceGraph:
         if reader.security_handler is not None:
             raise ValueError("encrypted documents are not supported by ReferenceGraph")
         self.reader = reader
+        self._data = _file_bytes(reader)
         self._skeletons: dict[Any, Any] = {}
         self._parents: dict[int, dict[_Ref, frozenset[tuple[Any, tuple[Any, ...]]]]] = {}
         self._trees: dict[int, _Trees] = {}
+        self._tree_deps: dict[int, tuple[frozenset[_Ref], Any]] = {}
+        self._recording: set[_Ref] | None = None
 
     def install(self, resolver: HistoricalResolver) -> None:
         """Give ``resolver`` its reverse cross-reference map (if it has none yet).
@@ -169,7 +154,38 @@ class ReferenceGraph:
         return _Walk(self, revision).run()
 
     def trees(self, revision: int) -> _Trees:
-        """Page-tree nodes with their canonical paths, and structure elements."""
+        """Page-tree nodes with their canonical paths, and structure elements.
+
+        Reused from the previous revision when that revision's trees read no object
+        the new revision rewrites (and the trailer's references are the same)."""
+        if revision in self._trees:
+            return self._trees[revision]
+        trailer = _prune(self.reader.trailer.flatten(revision))
+        deps = self._tree_deps.get(revision - 1)
+        if deps is not None and deps[1] == trailer and self._untouched(deps[0], revision):
+            self._trees[revision], self._tree_deps[revision] = self._trees[revision - 1], deps
+            return self._trees[revision]
+        self._recording = set()
+        try:
+            self._compute_trees(revision)
+            self._tree_deps[revision] = (frozenset(self._recording), trailer)
+        finally:
+            self._recording = None
+        return self._trees[revision]
+
+    def _untouched(self, refs: frozenset[_Ref], revision: int) -> bool:
+        """Whether ``refs`` have the same skeletons in ``revision`` as in the one before
+        (and no object stream of an earlier revision is rewritten)."""
+        xrefs = self.reader.xrefs
+        changed = {_Ref(x.idnum, x.generation) for x in
+                   xrefs.explicit_refs_in_revision(revision)}
+        changed |= {_Ref(x.idnum, x.generation) for x in xrefs.refs_freed_in_revision(revision)}
+        if changed & self._object_streams(revision - 1):
+            return False
+        return all(self.skeleton(ref, revision) == self.skeleton(ref, revision - 1)
+                   for ref in changed & refs)
+
+    def _compute_trees(self, revision: int) -> None:
         if revision not in self._trees:
             walk = _Walk(self, revision)
             root = walk.deref(_get(walk.trailer, "/Root"))
@@ -181,7 +197,6 @@ class ReferenceGraph:
             self._trees[revision] = _Trees(pages, chains, walk.struct_tree,
                                            root_ref if isinstance(root_ref, _Ref) else None,
                                            self._beside_root(walk.trailer, revision))
-        return self._trees[revision]
 
     def _beside_root(self, trailer: Any, revision: int) -> frozenset[_Ref]:
         """Objects reachable from the trailer without passing through ``/Root``."""
@@ -199,15 +214,26 @@ class ReferenceGraph:
     def skeleton(self, ref: _Ref, revision: int) -> Any:
         """The pruned value of ``ref`` as of ``revision`` (``None``: null or absent)."""
         key = self._version(ref, revision)
+        if self._recording is not None:
+            self._recording.add(ref)
         if key is None:
             return None
         try:
             return self._skeletons[key]
         except KeyError:
             pass
-        obj = self.reader.get_object(ref, revision, transparent_decrypt=False)
-        self._skeletons[key] = result = _prune(obj)
+        result = UNSURE
+        if self._data is not None and len(key) == 3 and isinstance(key[2], int):
+            result = scan_skeleton(self._data, key[2], ref, self._current_value)
+        if result is UNSURE:
+            obj = self.reader.get_object(ref, revision, transparent_decrypt=False)
+            result = _prune(obj)
+        self._skeletons[key] = result
         return result
+
+    def _current_value(self, ref: _Ref) -> Any:
+        """What pyHanko's parser reads for an indirect stream ``/Length``."""
+        return self.reader.get_object(ref)
 
     def _version(self, ref: _Ref, revision: int) -> Any:
         loc = self.reader.xrefs.get_historical_ref(ref, revision)
@@ -217,6 +243,22 @@ class ReferenceGraph:
             stream = self._version(_Ref(loc.obj_stream_id, 0), revision)
             return (ref.idnum, ref.generation, loc.ix_in_stream, stream)
         return (ref.idnum, ref.generation, loc)
+
+
+def _file_bytes(reader: PdfFileReader) -> bytes | None:
+    """The bytes the reader parses (``None`` if they cannot be read back)."""
+    stream = reader.stream
+    try:
+        if isinstance(stream, io.BytesIO):
+            return stream.getvalue()
+        pos = stream.tell()
+        try:
+            stream.seek(0)
+            return stream.read()
+        finally:
+            stream.seek(pos)
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 class _Walk:

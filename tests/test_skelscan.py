@@ -1,0 +1,93 @@
+"""The bytes-level skeleton scanner gives pyHanko's pruned objects, or declines."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pyhanko.pdf_utils.generic import Reference
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from signers.skelscan import UNSURE, PrunedArray, PrunedDict, prune, scan_skeleton
+
+# Object bodies (after "N 0 obj"), numbered from 1. Object 1 is the catalog.
+BODIES: list[bytes] = [
+    b"<< /Type /Catalog /Pages 2 0 R /StructTreeRoot 5 0 R >>",
+    b"<< /Type /Pages /Kids [ 3 0 R ] /Count 1 >>",
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R\n"
+    b"/Resources << /Font << /F1 6 0 R >> >> /Annots [ ] >>",
+    b"<< /Length 7 0 R >>\nstream\nBT (a) Tj ET\nendstream",
+    b"<< /Type /StructTreeRoot /K [ 8 0 R 9 0 R ] /RoleMap << /Texte#20tableau /P >> >>",
+    b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
+    b"12",
+    b"<< /Type /StructElem /S /Texte#20tableau /P 5 0 R /Pg 3 0 R /K [ 0 1 ]\n"
+    b"/Alt (nested (parens) \\) and \\\\ escapes \\053 \\n) /T <FEFF0041> >>",
+    b"<< /Type /StructElem /S /P /P 5 0 R /K << /Type /MCR /Pg 3 0 R /MCID 2 >>\n"
+    b"/A [ << /O /Layout >> 10 0 R [ null true false 1.5 -.5 +3 ] ] >>",
+    b"[ 1 0 R (x) /N 3 0 R ]",
+    # Outside the subset: the scanner must decline (pyHanko decides).
+    b"<< /A 1 0 R % a comment\n/B 2 0 R >>",                 # 11 comment
+    b"<< /A 1 0 R /A 2 0 R >>",                              # 12 duplicate key
+    b"<< /Type (Pages) /Kids [ 3 0 R ] >>",                  # 13 /Type not a name
+    b"<< /Length 99 >>\nstream\nshort\nendstream",           # 14 wrong /Length
+    b"<< /A (bad escape \\8) /B 1 0 R >>",                    # 15 escape pyHanko rejects
+    b"2 0 R",                                                # 16 a bare reference
+    b"<< /A 123456789 123456789 R >>",                       # 17 reference too long
+]
+DECLINED = {11, 12, 13, 14, 15, 16, 17}
+
+
+def _pdf(bodies: list[bytes]) -> tuple[bytes, list[int]]:
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n")
+    offsets = []
+    for n, body in enumerate(bodies, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % n + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+              % (len(bodies) + 1, xref))
+    return out.getvalue(), offsets
+
+
+@pytest.fixture(scope="module")
+def crafted() -> tuple[bytes, list[int], PdfFileReader]:
+    data, offsets = _pdf(BODIES)
+    return data, offsets, PdfFileReader(io.BytesIO(data), strict=False)
+
+
+@pytest.mark.parametrize("n", range(1, len(BODIES) + 1))
+def test_scan_matches_pyhanko_or_declines(crafted: tuple[bytes, list[int], PdfFileReader],
+                                          n: int) -> None:
+    data, offsets, reader = crafted
+    ref = Reference(n, 0)
+    got = scan_skeleton(data, offsets[n - 1], ref, lambda r: reader.get_object(r))
+    if n in DECLINED:
+        assert got is UNSURE
+        return
+    assert got is not UNSURE
+    try:
+        expected = prune(reader.get_object(ref))
+    except Exception:  # noqa: BLE001
+        pytest.fail(f"pyHanko cannot parse object {n}, the scanner should have declined")
+    assert got == expected
+
+
+def test_scan_details(crafted: tuple[bytes, list[int], PdfFileReader]) -> None:
+    data, offsets, reader = crafted
+    elem = scan_skeleton(data, offsets[7], Reference(8, 0), reader.get_object)
+    assert elem == PrunedDict((("/P", Reference(5, 0)), ("/Pg", Reference(3, 0))),
+                              "/StructElem")
+    arr = scan_skeleton(data, offsets[9], Reference(10, 0), reader.get_object)
+    assert arr == PrunedArray(((0, Reference(1, 0)), (3, Reference(3, 0))))
+    root = scan_skeleton(data, offsets[4], Reference(5, 0), reader.get_object)
+    assert isinstance(root, PrunedDict) and root.type == "/StructTreeRoot"
+
+
+def test_wrong_object_number_declines(crafted: tuple[bytes, list[int], PdfFileReader]) -> None:
+    data, offsets, reader = crafted
+    assert scan_skeleton(data, offsets[0], Reference(2, 0), reader.get_object) is UNSURE
+    assert scan_skeleton(data, offsets[0] + 1, Reference(1, 0), reader.get_object) is UNSURE
