@@ -233,7 +233,7 @@ def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
         "placements_key": _sha(_file_sha(main_pdf) + json.dumps(
             [[s.id, s.person.formal_name] for s in conv.signatories])),
         "fields": _field_records(conv, placements),
-        "seal_field": SEAL_FIELD if opts.seal_field else None,
+        "seal": _seal_record(conv) if opts.seal_field else None,
     }
     (work / "build.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
                                      encoding="utf-8")
@@ -317,6 +317,13 @@ def _field_records(conv: Convention, placements: list[FieldPlacement]) -> list[d
              "page": where[s.id].page + 1, "rect": list(where[s.id].rect),
              "name_box": list(where[s.id].name_box)}
             for s in conv.signatories]
+
+
+def _seal_record(conv: Convention) -> dict[str, Any]:
+    from .signatories import seal_expected
+
+    seal = seal_expected(conv, SEAL_FIELD)
+    return {"field": seal.field, "label": seal.label, "names": list(seal.names)}
 
 
 def _part_record(part: _Part, info: PartInfo, parts_dir: Path, start: int) -> dict[str, Any]:

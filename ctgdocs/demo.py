@@ -67,7 +67,7 @@ def run_demo(data: Path, output_root: Path = Path("output"),
     from signers.demo_pki import DemoSubject, create_demo_pki
     from signers.services import running_services
 
-    from .signatories import expected_signers
+    from .signatories import expected_signers, seal_expected
 
     conv = load_convention(data)
     build = build_package(data, BuildOptions(output_root=output_root, seal_field=True))
@@ -85,13 +85,13 @@ def run_demo(data: Path, output_root: Path = Path("output"),
                           services_url=f"http://127.0.0.1:{port}")
     say(f"2. demonstration PKI (unfit for real signatures): {pki_dir}")
     signed = folder / SIGNED_NAME
-    expected = {e.field: e for e in expected_signers(conv)}
+    expected = {e.field: e for e in [*expected_signers(conv), seal_expected(conv)]}
     with running_services(pki_dir, port) as services:
         say(f"3. timestamp, OCSP and CRL services on {services.url}")
         times = _sign_all(conv, build.package, signed, pki, services.tsa_url, expected, say)
         report = _verify(signed, list(expected.values()), pki.root_cert)
         say(f"5. verification: {'valid' if report.valid else 'NOT VALID'}, "
-            f"{len(report.signed)} of {len(expected)} signatories signed")
+            f"{len(report.signed)} of {len(expected)} expected signatures (seal included)")
         archived = folder / LTA_NAME
         _long_term(signed, archived, services.tsa_url, pki.root_cert)
         say(f"6. validation data and a document timestamp added (PAdES B-LTA): {archived}")
@@ -105,15 +105,12 @@ def run_demo(data: Path, output_root: Path = Path("output"),
 def _sign_all(conv: Convention, package: Path, signed: Path, pki: DemoPki, tsa: str,
               expected: dict[str, ExpectedSigner], say: Callable[[str], None]) -> list[float]:
     from signers.credentials import Pkcs12Credentials
-    from signers.model import ExpectedSigner
     from signers.sign import seal_package, sign_field
 
     times = []
     started = time.perf_counter()
-    seal_expected = ExpectedSigner(SEAL_FIELD, conv.caf.short_name,
-                                   (conv.caf.short_name, conv.caf.name))
     seal_package(package, signed, Pkcs12Credentials(pki.pkcs12(SEAL_FIELD), pki.passphrase),
-                 expected=seal_expected, tsa_url=tsa)
+                 expected=expected[SEAL_FIELD], tsa_url=tsa)
     times.append(time.perf_counter() - started)
     say(f"4. package sealed (certified) by {conv.caf.short_name}")
     for n, signatory in enumerate(circuit_order(conv), 1):

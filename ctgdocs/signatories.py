@@ -10,9 +10,42 @@ from typing import Any
 from signers.model import ExpectedSigner
 
 from .exceptions import DataError
-from .model import Convention, signatories
+from .model import Convention, de_article, signatories
 
-__all__ = ["expected_signers", "expected_signers_from_build"]
+__all__ = ["expected_for_package", "expected_signers", "expected_signers_from_build",
+           "seal_expected"]
+
+SEAL_FIELD = "cachet-caf"
+"""Field of the Caf's organisation seal (``ctg build --seal-field``)."""
+
+
+def seal_expected(conv: Convention, field: str = SEAL_FIELD) -> ExpectedSigner:
+    """The Caf's organisation seal: the certificate names the Caf."""
+    return ExpectedSigner(field=field, label=f"Cachet {de_article(conv.caf.short_name)}",
+                          names=(conv.caf.short_name, conv.caf.name),
+                          extra={"organisation": conv.caf.name, "role": "cachet"})
+
+
+def expected_for_package(pdf: str | os.PathLike[str], data: str | os.PathLike[str] | None,
+                         seal_field: bool | None = None) -> list[ExpectedSigner] | None:
+    """Who must sign ``pdf``: from the convention data ``data`` if given, else from the
+    ``build.json`` next to the package; ``None`` when neither is available. With
+    ``data``, the Caf seal is expected when ``seal_field`` is true (default: when the
+    package has a ``cachet-caf`` field)."""
+    if data is not None:
+        from .load import load_convention
+
+        conv = load_convention(Path(data))
+        result = expected_signers(conv)
+        if seal_field is None:
+            from signers.fields import signature_field_names
+
+            seal_field = SEAL_FIELD in {name for name, _ in signature_field_names(pdf)}
+        return result + ([seal_expected(conv)] if seal_field else [])
+    build_json = Path(pdf).parent / "build.json"
+    if build_json.is_file():
+        return expected_signers_from_build(build_json)
+    return None
 
 
 def expected_signers(conv: Convention) -> list[ExpectedSigner]:
@@ -29,11 +62,17 @@ def expected_signers(conv: Convention) -> list[ExpectedSigner]:
 
 def expected_signers_from_build(build_json: str | os.PathLike[str]) -> list[ExpectedSigner]:
     """The expected signers recorded in a ``build.json`` (``"fields"`` entries with
-    ``id``, ``field``, ``name``, ``email``, ``capacity``)."""
+    ``id``, ``field``, ``name``, ``email``, ``capacity``; the ``"seal"`` entry, if any)."""
     path = Path(build_json)
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))["fields"]
-        return [_from_record(r) for r in records]
+        record = json.loads(path.read_text(encoding="utf-8"))
+        result = [_from_record(r) for r in record["fields"]]
+        seal = record.get("seal")
+        if seal:
+            result.append(ExpectedSigner(field=seal["field"], label=seal["label"],
+                                         names=tuple(seal["names"]),
+                                         extra={"role": "cachet"}))
+        return result
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: unreadable build record ({exc}); rebuild the package or "
                         "pass --data convention.yaml") from exc

@@ -51,3 +51,17 @@ def test_unsigned_package_is_untouched(demo: DemoResult) -> None:
     out = subprocess.run(["pdfsig", str(demo.package)], capture_output=True, text=True)
     assert "Signature Validation" not in out.stdout
     assert out.stdout.count("The signature form field is not signed.") == 17
+
+
+def test_seal_is_expected_and_matched(demo: DemoResult) -> None:
+    from ctgdocs.signatories import expected_for_package
+    from signers.verify import verify_document
+
+    expected = expected_for_package(demo.archived, None)
+    assert expected is not None and expected[-1].field == "cachet-caf"
+    report = verify_document(demo.archived, expected=expected, offline=True,
+                             trust_roots=[demo.trust_anchor])
+    assert report.complete and "cachet-caf" in report.signed and not report.unexpected
+    with_data = expected_for_package(demo.archived, REFERENCE)
+    assert with_data is not None and [e.field for e in with_data] == [
+        e.field for e in expected]

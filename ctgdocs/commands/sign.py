@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,51 +102,21 @@ def _pkcs11(args: argparse.Namespace) -> Pkcs11Credentials:
 # --------------------------------------------------------------------------- expected
 
 
-def expected_signer(package: Path, field: str, data: Path | None) -> ExpectedSigner:
+def expected_signer(package: Path, field: str, data: Path | None,
+                    seal: bool = False) -> ExpectedSigner:
     """Who must sign ``field``: from the convention data, else from build.json."""
-    if data is not None:
-        return _from_data(data, field)
-    build_json = package.parent / "build.json"
-    if build_json.is_file():
-        return _from_build_json(build_json, field)
-    raise SigningRefused(f"{package}: cannot tell who must sign {field!r}: give --data "
-                         f"convention.yaml or keep build.json next to the package")
+    from ..signatories import expected_for_package
 
-
-def _from_data(data: Path, field: str) -> ExpectedSigner:
-    from ctgdocs.load import load_convention
-    from ctgdocs.model import signatories
-
-    for s in signatories(load_convention(data)):
-        if s.id == field:
-            emails = (s.person.email,) if s.person.email else ()
-            return ExpectedSigner(field, s.capacity, (s.person.full_name,), emails,
-                                  extra={"organisation": s.organisation})
-    raise SigningRefused(f"{data}: no signatory {field!r} in this convention")
-
-
-def _from_build_json(path: Path, field: str) -> ExpectedSigner:
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))["fields"]
-    except (OSError, ValueError, KeyError) as e:
-        raise SigningRefused(f"{path}: unreadable build record ({e}); rebuild or give "
-                             "--data") from e
-    for r in records:
-        if r.get("field") == field or r.get("id") == field:
-            emails = (r["email"],) if r.get("email") else ()
-            return ExpectedSigner(r.get("field", field), r.get("capacity", ""),
-                                  (r["name"],), emails)
-    raise SigningRefused(f"{path}: no signatory {field!r} in the build record")
-
-
-def seal_expected(data: Path | None, field: str) -> ExpectedSigner | None:
-    """The Caf seal expected for ``field``, if the convention data is given."""
-    if data is None:
-        return None
-    from ctgdocs.load import load_convention
-
-    caf = load_convention(data).caf
-    return ExpectedSigner(field, caf.short_name, (caf.short_name, caf.name))
+    expected = expected_for_package(package, data, seal_field=seal or None)
+    if expected is None:
+        raise SigningRefused(f"{package}: cannot tell who must sign {field!r}: give --data "
+                             "convention.yaml or keep build.json next to the package")
+    for signer in expected:
+        if signer.field == field:
+            return signer
+    source = data or package.parent / "build.json"
+    raise SigningRefused(f"{source}: no signatory {field!r} in this convention; the "
+                         f"signatories are: {', '.join(s.field for s in expected)}")
 
 
 # --------------------------------------------------------------------------- run
@@ -173,9 +142,14 @@ def run_sign(args: argparse.Namespace) -> int:
 def run_seal(args: argparse.Namespace) -> int:
     """``ctg seal PACKAGE …``."""
     from signers.sign import seal_package
+
+    from ..signatories import expected_for_package
+
+    everyone = expected_for_package(args.package, args.data, seal_field=True) or []
+    expected = next((s for s in everyone if s.field == args.field), None)
     result = seal_package(args.package, args.output or args.package,
                           credentials_from_args(args), field=args.field,
-                          expected=seal_expected(args.data, args.field), tsa_url=args.tsa,
+                          expected=expected, tsa_url=args.tsa,
                           trust_roots=_trust(args.trust))
     _report(result)
     return 0

@@ -57,13 +57,6 @@ def exit_code(report: DocumentReport, *, complete: bool) -> ExitCode:
 
 
 def _expected(pdf: Path, data: Path | None) -> list[ExpectedSigner] | None:
-    from ..signatories import expected_signers, expected_signers_from_build
+    from ..signatories import expected_for_package
 
-    if data is not None:
-        from ..load import load_convention
-
-        return expected_signers(load_convention(data))
-    build_json = pdf.parent / "build.json"
-    if build_json.is_file():
-        return expected_signers_from_build(build_json)
-    return None
+    return expected_for_package(pdf, data)
