@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .exceptions import TemplateError
 from .model import Convention
 
 if TYPE_CHECKING:
@@ -151,6 +152,10 @@ def _plan(conv: Convention, templates: Path) -> list[_Part]:
         parts.append(_Part(Path(render.annex_filename(commune)).stem,
                            f"Annexe {i + 1} – Commune {_de(commune.name)}", f"A{i + 1}-",
                            annex_t, render.annex_context(conv, i)))
+    for template in (main_t, annex_t):
+        if not template.is_file():
+            raise TemplateError(f"{template}: template not found; give --templates DIR "
+                                f"holding {render.MAIN_TEMPLATE} and {render.ANNEX_TEMPLATE}")
     template_hashes = {t: _file_sha(t) for t in {main_t, annex_t}}
     for part in parts:
         ctx = json.dumps(part.context, sort_keys=True, ensure_ascii=False, default=str)

@@ -31,6 +31,7 @@ class ExitCode(IntEnum):
     SIGNING_ERROR = 10
     VERIFICATION_FAILED = 11
     INCOMPLETE = 12
+    IO_ERROR = 13
     INTERRUPTED = 130
 
 
@@ -82,6 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.exception("failed")
         _print_error(exc)
         return _exit_code_for(exc)
+    except OSError as exc:
+        if args.verbose:
+            log.exception("failed")
+        print(f"ctg: error: {exc.filename or ''}: {exc.strerror or exc}; check the path, "
+              "its permissions and the free disk space", file=sys.stderr)
+        return ExitCode.IO_ERROR
 
 
 def _exit_code_for(exc: BaseException) -> ExitCode:

@@ -49,3 +49,20 @@ def test_unknown_command_is_a_usage_error() -> None:
     proc = subprocess.run([sys.executable, "-m", "ctgdocs", "frobnicate"],
                           capture_output=True, text=True)
     assert proc.returncode == ExitCode.USAGE
+
+
+def test_output_that_is_a_file_is_an_io_error(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    data = ROOT / "examples" / "vallee-herault" / "convention.yaml"
+    assert main(["build", str(data), "-o", str(blocker)]) == ExitCode.IO_ERROR
+    assert "not-a-folder" in capsys.readouterr().err
+
+
+def test_missing_templates_are_a_template_error(tmp_path: Path, capsys) -> None:
+    data = ROOT / "examples" / "vallee-herault" / "convention.yaml"
+    code = main(["build", str(data), "-o", str(tmp_path / "out"), "--templates",
+                 str(tmp_path)])
+    assert code == ExitCode.TEMPLATE_ERROR
+    assert "template not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
