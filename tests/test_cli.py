@@ -66,3 +66,16 @@ def test_missing_templates_are_a_template_error(tmp_path: Path, capsys) -> None:
     assert code == ExitCode.TEMPLATE_ERROR
     assert "template not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_check_templates_cli(tmp_path: Path, capsys) -> None:
+    import shutil
+
+    for name in ("convention.docx", "annexe-commune.docx"):
+        shutil.copy(ROOT / "templates" / name, tmp_path / name)
+    assert main(["check-templates", str(tmp_path)]) == ExitCode.OK
+    shutil.copy(ROOT / "tests" / "resources" / "templates" / "undeclared-variable.docx",
+                tmp_path / "annexe-commune.docx")
+    assert main(["check-templates", str(tmp_path)]) == ExitCode.TEMPLATE_ERROR
+    err = capsys.readouterr().err
+    assert 'paragraph 3: undeclared variable "commune.maire_nom"' in err

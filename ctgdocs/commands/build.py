@@ -83,8 +83,9 @@ def run_check_templates(args: argparse.Namespace) -> int:
     directory = args.directory or TEMPLATES_DIR
     problems = check_templates(directory)
     for problem in problems:
-        print(f"{problem.template}: {problem.location}: {problem.message}\n"
-              f"    « {problem.excerpt} »", file=sys.stderr)
+        print(f"{problem.template}: {problem.location}: {problem.message}", file=sys.stderr)
+        if problem.excerpt:
+            print(f"    « {problem.excerpt} »", file=sys.stderr)
     if problems:
         print(f"ctg: {len(problems)} template problem(s) in {directory}", file=sys.stderr)
         return ExitCode.TEMPLATE_ERROR
