@@ -10,9 +10,12 @@
     on both packages and on a tampered copy of the 16-signature one.
 Targets: (b) ≤ 0.6 × (c); (d) ≤ 3.5 × (b); (f) no mismatch.
 
-The reference package is ``output/vallee-herault-2022-2026/convention-package.pdf`` (with
-its ``build.json``) when it exists, or ``--package PDF``; otherwise a generated PDF with 16
-fields. The 53-field package is generated (``--package53`` to give one).
+Packages (each with its ``build.json``): ``--package PDF`` / ``--package53 PDF`` when given;
+otherwise the real LibreOffice packages ``/tmp/perf/vallee-herault-2022-2026/`` (the example
+convention, 62 pages, 16 fields; or ``output/vallee-herault-2022-2026/``) and
+``/tmp/perf53/synthetique-50-0/`` (50 synthetic communes, 53 fields), built with the
+ctgdocs API when missing; and if a build fails (no LibreOffice), generated PDFs with 16 and
+53 fields (``--generated`` forces those).
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 REFERENCE = ROOT / "output" / "vallee-herault-2022-2026" / "convention-package.pdf"
+EXAMPLE = ROOT / "examples" / "vallee-herault" / "convention.yaml"
+REAL16 = Path("/tmp/perf/vallee-herault-2022-2026/convention-package.pdf")
+REAL53 = Path("/tmp/perf53/synthetique-50-0/convention-package.pdf")
+SYNTHETIC53 = Path("/tmp/syn50.yaml")
 WORK = ROOT / ".bench" / "sign"
 
 
@@ -107,6 +114,35 @@ def make_package(folder: Path, people: list[Signatory], pages: int) -> Path:
 
 
 # --------------------------------------------------------------------------- signing
+
+
+def real_package(target: Path, data: Callable[[], Path]) -> Path | None:
+    """``target`` if it exists (with its build.json), else built there from the convention
+    YAML ``data()`` with the ctgdocs API; ``None`` if the build fails."""
+    if target.is_file() and (target.parent / "build.json").is_file():
+        return target
+    from ctgdocs import BuildOptions, build_package
+
+    say(f"building {target} (LibreOffice)…")
+    try:
+        built = build_package(data(), BuildOptions(output_root=target.parent.parent)).package
+    except Exception as e:  # noqa: BLE001 - the generated fallback takes over
+        say(f"cannot build {target} ({e}); using a generated package instead")
+        return None
+    return built if built == target else None
+
+
+def synthetic_yaml(communes: int, path: Path) -> Path:
+    """The synthetic convention of ``examples/synthetic.py`` written to ``path``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ctg_synthetic",
+                                                  ROOT / "examples" / "synthetic.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path.write_text(module.synthetic_convention_yaml(communes), encoding="utf-8")
+    return path
 
 
 def free_port() -> int:
@@ -249,11 +285,17 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--package", type=Path, help="16-signatory package (with build.json)")
     p.add_argument("--package53", type=Path, help="53-signatory package (with build.json)")
     p.add_argument("--repeat", type=int, default=5, help="runs per verification timing")
+    p.add_argument("--generated", action="store_true",
+                   help="use generated packages instead of the real ones")
     return p.parse_args()
 
 
 def _package16(args: argparse.Namespace) -> tuple[Path, list[Signatory], str]:
-    given = args.package or (REFERENCE if REFERENCE.is_file() else None)
+    given = args.package
+    if given is None and not args.generated:
+        given = next((p for p in (REAL16, REFERENCE) if p.is_file()
+                      and (p.parent / "build.json").is_file()), None)
+        given = given or real_package(REAL16, lambda: EXAMPLE)
     if given is not None and (given.parent / "build.json").is_file():
         return given, signatories_of(given), str(given.relative_to(ROOT)
                                                   if given.is_relative_to(ROOT) else given)
@@ -262,8 +304,11 @@ def _package16(args: argparse.Namespace) -> tuple[Path, list[Signatory], str]:
 
 
 def _package53(args: argparse.Namespace) -> tuple[Path, list[Signatory], str]:
-    if args.package53 is not None:
-        return args.package53, signatories_of(args.package53), str(args.package53)
+    given = args.package53
+    if given is None and not args.generated:
+        given = real_package(REAL53, lambda: synthetic_yaml(50, SYNTHETIC53))
+    if given is not None:
+        return given, signatories_of(given), str(given)
     people = synthetic_signatories(53)
     return make_package(WORK / "gen53", people, pages=100), people, "generated, 100 pages"
 

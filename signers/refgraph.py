@@ -7,8 +7,9 @@ walking every object of the revision, so each revision costs as much as the whol
 document and a file with *n* signatures costs O(n · size).
 
 This module builds the same map from a *pruned skeleton* of each object version — only
-the keys and indices that lead to indirect references, plus ``/Type`` — cached by the
-file offset of the object's bytes. An object unchanged between revisions is parsed and
+the keys and indices that lead to indirect references, plus ``/Type`` — read straight
+from the file bytes (:mod:`signers.skelscan`, pyHanko's parser when in doubt) and cached
+by the file offset of the object's bytes. An object unchanged between revisions is parsed and
 pruned once; each revision is then a walk over small skeletons. The walk applies exactly
 pyHanko's rules (no cycles within a path, the page tree entered only through its
 canonical path, ``/Parent`` skipped, the structure tree entered only from the root).
@@ -27,7 +28,7 @@ from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader, RawPdfPath
 from pyhanko.pdf_utils.xref import ObjStreamRef
 
-from .skelscan import UNSURE, PrunedArray, PrunedDict, prune, scan_skeleton
+from .skelscan import UNSURE, PrunedArray, PrunedDict, prune, scan_skeleton, value_span
 
 __all__ = ["ReferenceGraph", "accelerate"]
 
@@ -156,8 +157,9 @@ class ReferenceGraph:
     def trees(self, revision: int) -> _Trees:
         """Page-tree nodes with their canonical paths, and structure elements.
 
-        Reused from the previous revision when that revision's trees read no object
-        the new revision rewrites (and the trailer's references are the same)."""
+        Reused from the previous revision when every object read to build them (and
+        the trailer) has the same skeleton in this revision: signatures rewrite the
+        catalog, but not its references, so the structure tree is walked once."""
         if revision in self._trees:
             return self._trees[revision]
         trailer = _prune(self.reader.trailer.flatten(revision))
@@ -522,8 +524,10 @@ def accelerate(reader: PdfFileReader) -> bool:
       ``get_introducing_revision``) scan every xref section; they now only visit the
       sections that mention the object number;
     * objects read at a byte offset are parsed once (pyHanko re-parses historical
-      object versions on every access). The bytes at an offset never change, and
-      historical views copy the objects they use, so results are identical.
+      object versions on every access), and so is an object rewritten with the very
+      same value bytes (the catalog, rewritten by every signature, whose page labels
+      grow with the annexes). The bytes never change, and historical views copy the
+      objects they use, so results are identical.
 
     Applies to this reader instance only; returns ``False`` (and changes nothing) for
     files with hybrid cross-reference sections."""
@@ -592,6 +596,21 @@ def _install_xref_lookups(xrefs: Any, sections: list[Any],
 def _install_parse_cache(reader: PdfFileReader) -> None:
     read = reader._read_object
     parsed: dict[Any, Any] = {}
+    same_bytes: dict[Any, Any] = {}
+    data: list[bytes | None] = []
+
+    def by_content(ref: Any, marker: int, flags: tuple[bool, bool]) -> Any:
+        """Key of an object version by its value bytes (``None``: not comparable)."""
+        if reader.security_handler is not None:
+            return None
+        if not data:
+            data.append(_file_bytes(reader))
+        if data[0] is None:
+            return None
+        span = value_span(data[0], marker, _Ref(ref.idnum, ref.generation))
+        if span is None:
+            return None
+        return (ref.idnum, ref.generation, *flags, data[0][span[0]:span[1]])
 
     def _read_object(ref: Any, marker: Any, never_decrypt: bool = False,
                      as_metadata_stream: bool = False) -> Any:
@@ -602,8 +621,15 @@ def _install_parse_cache(reader: PdfFileReader) -> None:
         try:
             return parsed[key]
         except KeyError:
-            parsed[key] = obj = read(ref, marker, never_decrypt=never_decrypt,
-                                     as_metadata_stream=as_metadata_stream)
-            return obj
+            pass
+        content = by_content(ref, marker, (never_decrypt, as_metadata_stream))
+        obj = same_bytes.get(content) if content is not None else None
+        if obj is None:
+            obj = read(ref, marker, never_decrypt=never_decrypt,
+                       as_metadata_stream=as_metadata_stream)
+            if content is not None:
+                same_bytes[content] = obj
+        parsed[key] = obj
+        return obj
 
     reader._read_object = _read_object  # type: ignore[method-assign]

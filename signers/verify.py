@@ -49,10 +49,12 @@ from .identity import CertIdentity, identity_of, match_signer
 from .model import ExpectedSigner
 from .refgraph import accelerate
 from .report import DocumentReport, RevisionReport, SignatureReport
+from .skelscan import install_fast_hex_reader
 
 __all__ = ["async_verify_document", "verify_document"]
 
 log = logging.getLogger(__name__)
+install_fast_hex_reader()  # signature /Contents: pyHanko reads hex byte by byte
 
 _COVERAGE = {
     SignatureCoverageLevel.ENTIRE_FILE: "entire file",

@@ -8,7 +8,14 @@ import pytest
 from pyhanko.pdf_utils.generic import Reference
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from signers.skelscan import UNSURE, PrunedArray, PrunedDict, prune, scan_skeleton
+from signers.skelscan import (
+    UNSURE,
+    PrunedArray,
+    PrunedDict,
+    prune,
+    scan_skeleton,
+    value_span,
+)
 
 # Object bodies (after "N 0 obj"), numbered from 1. Object 1 is the catalog.
 BODIES: list[bytes] = [
@@ -91,3 +98,33 @@ def test_wrong_object_number_declines(crafted: tuple[bytes, list[int], PdfFileRe
     data, offsets, reader = crafted
     assert scan_skeleton(data, offsets[0], Reference(2, 0), reader.get_object) is UNSURE
     assert scan_skeleton(data, offsets[0] + 1, Reference(1, 0), reader.get_object) is UNSURE
+
+
+def test_value_span(crafted: tuple[bytes, list[int], PdfFileReader]) -> None:
+    data, offsets, _ = crafted
+    start, end = value_span(data, offsets[1], Reference(2, 0)) or (0, 0)
+    assert data[start:end].strip() == BODIES[1]
+    assert value_span(data, offsets[3], Reference(4, 0)) is None  # a stream
+    assert value_span(data, offsets[10], Reference(11, 0)) is None  # outside the subset
+    assert value_span(data, offsets[1], Reference(3, 0)) is None  # another object
+
+
+def test_same_value_bytes_share_one_parse(tmp_path: object) -> None:
+    """An object rewritten with identical bytes (as each signature rewrites the
+    catalog) is parsed once; its historical values are still right."""
+    from signers.refgraph import accelerate
+
+    first, _ = _pdf(BODIES[:10])
+    body = b"<< /Type /Catalog /Pages 2 0 R /StructTreeRoot 5 0 R >>"
+    xref_at = len(first) + len(b"1 0 obj\n" + body + b"\nendobj\n")
+    prev = int(first.rsplit(b"startxref\n", 1)[1].split(b"\n")[0])
+    update = (b"1 0 obj\n" + body + b"\nendobj\n"
+              + b"xref\n1 1\n%010d 00000 n \n" % len(first)
+              + b"trailer\n<< /Size 11 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n"
+              % (prev, xref_at))
+    reader = PdfFileReader(io.BytesIO(first + update), strict=False)
+    assert accelerate(reader)
+    old = reader.get_object(Reference(1, 0), 0, transparent_decrypt=False)
+    new = reader.get_object(Reference(1, 0), 1, transparent_decrypt=False)
+    assert old is new
+    assert reader.get_historical_root(0)["/Pages"] == reader.get_historical_root(1)["/Pages"]
