@@ -58,11 +58,15 @@ def identity_of(cert: x509.Certificate) -> CertIdentity:
 def match_signer(who: CertIdentity, expected: ExpectedSigner) -> SignerMatch:
     """Compare a certificate with the signer expected in a field.
 
-    A pinned fingerprint must match; an e-mail in the certificate must be one of the
-    expected e-mails when e-mails are given; and at least one of fingerprint, e-mail or
-    name must positively match."""
+    A pinned fingerprint, when given, must match and suffices. Otherwise every kind of
+    identity the expectation gives must agree: the certificate holder's name must be one
+    of the expected names (a shared mailbox such as ``mairie@…`` must not let a deputy
+    sign for the mayor), and an e-mail in the certificate must be one of the expected
+    e-mails. With neither names nor e-mails expected, nothing matches."""
     pins = {_fp(f) for f in expected.fingerprints}
-    if pins and who.fingerprint not in pins:
+    if pins:
+        if who.fingerprint in pins:
+            return SignerMatch(True, "pinned fingerprint")
         return SignerMatch(False, f"certificate fingerprint {who.fingerprint[:16]}… is not "
                                   f"the one pinned for {expected.label}")
     emails = {e.casefold() for e in expected.emails}
@@ -70,16 +74,18 @@ def match_signer(who: CertIdentity, expected: ExpectedSigner) -> SignerMatch:
     if emails and cert_emails and not emails & cert_emails:
         return SignerMatch(False, f"certificate e-mail {', '.join(sorted(cert_emails))} is "
                                   f"not {', '.join(sorted(emails))} ({expected.label})")
-    if pins:
-        return SignerMatch(True, "pinned fingerprint")
-    if emails & cert_emails:
-        return SignerMatch(True, f"e-mail {sorted(emails & cert_emails)[0]}")
     names = {_norm(n) for n in expected.names}
     hit = [n for n in who.names if _norm(n) in names]
+    if names and not hit:
+        return SignerMatch(False, f"certificate holder {', '.join(who.names) or who.subject!r}"
+                                  f" is not {', '.join(expected.names)}")
     if hit:
-        return SignerMatch(True, f"name {hit[0]}")
-    return SignerMatch(False, f"certificate holder {', '.join(who.names) or who.subject!r} "
-                              f"is not {', '.join(expected.names) or expected.label}")
+        return SignerMatch(True, f"name {hit[0]}" + (" and e-mail" if emails & cert_emails
+                                                      else ""))
+    if emails & cert_emails:
+        return SignerMatch(True, f"e-mail {sorted(emails & cert_emails)[0]}")
+    return SignerMatch(False, f"nothing identifies the certificate holder as "
+                              f"{expected.label}: no expected name, e-mail or fingerprint")
 
 
 def _fp(value: str) -> str:
