@@ -47,6 +47,7 @@ from .diffcache import CachingDiffPolicy, RevisionStep
 from .exceptions import VerificationError
 from .identity import CertIdentity, identity_of, match_signer
 from .model import ExpectedSigner
+from .nameprep import install_name_prep_cache
 from .refgraph import accelerate
 from .report import DocumentReport, RevisionReport, SignatureReport
 from .skelscan import install_fast_hex_reader
@@ -55,6 +56,7 @@ __all__ = ["async_verify_document", "verify_document"]
 
 log = logging.getLogger(__name__)
 install_fast_hex_reader()  # signature /Contents: pyHanko reads hex byte by byte
+install_name_prep_cache()  # certificate names are compared again and again
 
 _COVERAGE = {
     SignatureCoverageLevel.ENTIRE_FILE: "entire file",
