@@ -123,7 +123,8 @@ def build_package(data: Path, options: BuildOptions | None = None,
     out = opts.output_root / conv.id
     previous = _read_previous(out / "build.json")
     parts = _plan(conv, opts.templates)
-    blocks_key = _sha(json.dumps([[s.id, s.person.formal_name] for s in conv.signatories]))
+    blocks_key = _sha(json.dumps([[s.id, s.person.formal_name, s.capacity, s.person.email,
+                                   s.person.certificates] for s in conv.signatories]))
     inputs_key = _sha("|".join([str(FORMAT_VERSION), blocks_key, f"seal={opts.seal_field}",
                                 *(p.key for p in parts)]))
     if not opts.force and _up_to_date(out, previous, inputs_key):
@@ -318,6 +319,7 @@ def _field_records(conv: Convention, placements: list[FieldPlacement]) -> list[d
     where = {p.id: p for p in placements}
     return [{"id": s.id, "field": s.id, "role": s.role.value, "name": s.person.full_name,
              "formal_name": s.person.formal_name, "email": s.person.email,
+             "certificates": list(s.person.certificates),
              "capacity": s.capacity, "organisation": s.organisation,
              "page": where[s.id].page + 1, "rect": list(where[s.id].rect),
              "name_box": list(where[s.id].name_box)}

@@ -100,7 +100,7 @@ def _exit_code_for(exc: BaseException) -> ExitCode:
 
 def _print_error(exc: BaseException) -> None:
     problems = getattr(exc, "problems", None)
-    if isinstance(exc, cx.DataError) and problems and len(problems) > 1:
+    if isinstance(exc, cx.DataError) and problems and problems != [str(exc)]:
         print(f"ctg: error: {exc}", file=sys.stderr)
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)

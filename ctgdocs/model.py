@@ -88,6 +88,21 @@ class Person(_Model):
     """Family name, e.g. "Soto"."""
     email: str | None = None
     """E-mail address (required for mayors: the signing circuit writes to it)."""
+    certificates: list[str] = Field(default_factory=list)
+    """Pinned SHA-256 fingerprints (hex, colons allowed) of the certificates this person
+    may sign with; when given, only those certificates are accepted for their field."""
+
+    @field_validator("certificates")
+    @classmethod
+    def _fingerprints(cls, values: list[str]) -> list[str]:
+        result = []
+        for value in values:
+            digits = value.strip().replace(":", "").replace(" ", "").lower()
+            if not re.fullmatch(r"[0-9a-f]{64}", digits):
+                raise ValueError(f"not a SHA-256 certificate fingerprint: {value!r} (write "
+                                 "its 64 hexadecimal digits, colons allowed)")
+            result.append(digits)
+        return result
 
     @field_validator("email")
     @classmethod

@@ -55,6 +55,7 @@ def expected_signers(conv: Convention) -> list[ExpectedSigner]:
         ExpectedSigner(
             field=s.id, label=s.capacity, names=(s.person.full_name,),
             emails=(s.person.email,) if s.person.email else (),
+            fingerprints=tuple(s.person.certificates),
             extra={"organisation": s.organisation, "role": s.role.value})
         for s in signatories(conv)
     ]
@@ -83,5 +84,6 @@ def _from_record(record: dict[str, Any]) -> ExpectedSigner:
     email = record.get("email")
     return ExpectedSigner(field=field, label=record.get("capacity", ""),
                           names=(record["name"],), emails=(email,) if email else (),
+                          fingerprints=tuple(record.get("certificates") or ()),
                           extra={k: str(record[k]) for k in ("organisation", "role")
                                  if record.get(k)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,8 @@ INVALID = sorted((ROOT / "tests" / "resources" / "invalid").glob("*.yaml"))
 def test_check_invalid_data_exits_with_data_error(data: Path, capsys) -> None:
     assert main(["check", str(data)]) == ExitCode.DATA_ERROR
     err = capsys.readouterr().err
-    assert f"{data}:" in err and "problem" in err
+    assert "problem" in err
+    assert re.search(rf"^  {re.escape(str(data))}:\d+:\d+[ :]", err, re.M), err
 
 
 def test_build_invalid_data_writes_nothing(tmp_path: Path) -> None:
@@ -79,3 +81,26 @@ def test_check_templates_cli(tmp_path: Path, capsys) -> None:
     assert main(["check-templates", str(tmp_path)]) == ExitCode.TEMPLATE_ERROR
     err = capsys.readouterr().err
     assert 'paragraph 3: undeclared variable "commune.maire_nom"' in err
+
+
+def test_pinned_certificate_fingerprints_reach_the_expected_signer(tmp_path: Path) -> None:
+    from ctgdocs.exceptions import DataError
+    from ctgdocs.load import load_convention
+    from ctgdocs.signatories import expected_signers
+
+    text = (ROOT / "tests" / "resources" / "minimal.yaml").read_text(encoding="utf-8")
+    pin = "AB:" * 31 + "AB"
+    data = tmp_path / "pinned.yaml"
+    data.write_text(text.replace("      email: maire@aniane.fr\n",
+                                 f"      email: maire@aniane.fr\n"
+                                 f"      certificates: ['{pin}']\n", 1), encoding="utf-8")
+    expected = {e.field: e for e in expected_signers(load_convention(data))}
+    assert expected["maire-aniane"].fingerprints == ("ab" * 32,)
+    data.write_text(text.replace("      email: maire@aniane.fr\n",
+                                 "      email: maire@aniane.fr\n"
+                                 "      certificates: ['not-a-fingerprint']\n", 1),
+                    encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_convention(data)
+    assert "communes[0].mayor.certificates: not a SHA-256 certificate fingerprint" in str(
+        err.value.problems)
