@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import TemplateError
-from .model import Convention
+from .model import Convention, de
+from .signatories import SEAL_FIELD
 
 if TYPE_CHECKING:
     from .layout import FieldPlacement
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 """Bumped when the build output format changes (invalidates every cached part)."""
-SEAL_FIELD = "cachet-caf"
-"""Name of the optional invisible organisation-seal field."""
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 """The templates shipped with ctgdocs."""
 
@@ -108,6 +107,7 @@ class _Part:
     label_prefix: str
     template: Path
     context: dict[str, Any]
+    template_sha: str = ""
     key: str = ""
     reuse: bool = False
 
@@ -151,7 +151,7 @@ def _plan(conv: Convention, templates: Path) -> list[_Part]:
     parts = [_Part("convention", conv.title, "", main_t, render.main_context(conv))]
     for i, commune in enumerate(conv.communes):
         parts.append(_Part(Path(render.annex_filename(commune)).stem,
-                           f"Annexe {i + 1} – Commune {_de(commune.name)}", f"A{i + 1}-",
+                           f"Annexe {i + 1} – Commune {de(commune.name)}", f"A{i + 1}-",
                            annex_t, render.annex_context(conv, i)))
     for template in (main_t, annex_t):
         if not template.is_file():
@@ -160,14 +160,9 @@ def _plan(conv: Convention, templates: Path) -> list[_Part]:
     template_hashes = {t: _file_sha(t) for t in {main_t, annex_t}}
     for part in parts:
         ctx = json.dumps(part.context, sort_keys=True, ensure_ascii=False, default=str)
-        part.key = _sha(f"{FORMAT_VERSION}|{template_hashes[part.template]}|{ctx}")
+        part.template_sha = template_hashes[part.template]
+        part.key = _sha(f"{FORMAT_VERSION}|{part.template_sha}|{ctx}")
     return parts
-
-
-def _de(name: str) -> str:
-    from .model import de
-
-    return de(name)
 
 
 def _mark_reusable(parts: list[_Part], out: Path, previous: dict[str, Any], force: bool
@@ -229,7 +224,7 @@ def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "inputs_key": inputs_key,
         "data": {"path": str(data), "sha256": _file_sha(data)},
-        "templates": {p.template.name: _file_sha(p.template) for p in parts},
+        "templates": {p.template.name: p.template_sha for p in parts},
         "versions": {"libreoffice": converter_info, "pyhanko": _version("pyHanko"),
                      "pypdf": _version("pypdf"), "docxtpl": _version("docxtpl")},
         "package": {"file": "convention-package.pdf", "sha256": _file_sha(package),

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .build import SEAL_FIELD, BuildOptions, build_package
+from .build import BuildOptions, build_package
 from .load import load_convention
 from .model import Convention, Signatory, SignatoryRole
+from .signatories import SEAL_FIELD
 
 if TYPE_CHECKING:
-    from signers.demo_pki import DemoPki
+    from signers.demo_pki import DemoPki, DemoSubject
     from signers.model import ExpectedSigner
     from signers.report import DocumentReport
 
@@ -52,6 +53,18 @@ class DemoResult:
     """The verification report as a human table."""
 
 
+def demo_subjects(conv: Convention) -> tuple[list[DemoSubject], DemoSubject]:
+    """The signatories of ``conv`` as demonstration certificate subjects, plus the Caf's
+    organisation seal (subject id = its field name)."""
+    from signers.demo_pki import DemoSubject
+
+    people = [DemoSubject(s.id, s.person.full_name, s.organisation, s.capacity,
+                          s.person.email) for s in conv.signatories]
+    seal = DemoSubject(SEAL_FIELD, conv.caf.short_name, conv.caf.name,
+                       "Cachet électronique de l'organisme")
+    return people, seal
+
+
 def circuit_order(conv: Convention) -> list[Signatory]:
     """Signing order of the circuit: the mayors, then the EPCI president, the partners,
     the Caf board president and finally the Caf director."""
@@ -64,7 +77,7 @@ def circuit_order(conv: Convention) -> list[Signatory]:
 def run_demo(data: Path, output_root: Path = Path("output"),
              say: Callable[[str], None] = print) -> DemoResult:
     """Run the whole story on ``data``; ``say`` receives one line per step."""
-    from signers.demo_pki import DemoSubject, create_demo_pki
+    from signers.demo_pki import create_demo_pki
     from signers.services import running_services
 
     from .signatories import expected_signers, seal_expected
@@ -77,10 +90,7 @@ def run_demo(data: Path, output_root: Path = Path("output"),
     port = _free_port()
     pki_dir = folder / "demo-pki"
     shutil.rmtree(pki_dir, ignore_errors=True)
-    people = [DemoSubject(s.id, s.person.full_name, s.organisation, s.capacity,
-                          s.person.email) for s in conv.signatories]
-    seal = DemoSubject(SEAL_FIELD, conv.caf.short_name, conv.caf.name,
-                       "Cachet électronique de l'organisme")
+    people, seal = demo_subjects(conv)
     pki = create_demo_pki(people, pki_dir, organisation_seal=seal,
                           services_url=f"http://127.0.0.1:{port}")
     say(f"2. demonstration PKI (unfit for real signatures): {pki_dir}")

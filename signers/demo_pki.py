@@ -31,13 +31,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .model import DEFAULT_SERVICES_URL
+
 DEMO_LABEL = "DÉMONSTRATION — sans valeur"
 """Organisational unit of every demonstration certificate."""
 
 DEFAULT_PASSPHRASE = "demo-ctg"
 """Passphrase of every PKCS#12 file of the demonstration PKI (documented in README.txt)."""
 
-DEFAULT_SERVICES_URL = "http://127.0.0.1:8765"
 """Where ``ctg demo-services`` listens by default."""
 
 ROOT_FILE = "DEMO-racine.pem"

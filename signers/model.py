@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
+DEFAULT_SERVICES_URL = "http://127.0.0.1:8765"
+"""Where the demonstration TSA/OCSP/CRL services listen unless told otherwise."""
+
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

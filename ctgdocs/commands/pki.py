@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from signers.demo_pki import DemoSubject
-
-DEFAULT_SERVICES_URL = "http://127.0.0.1:8765"
-"""Services URL written into demo certificates (as ``signers.demo_pki``)."""
-
-SEAL_ID = "cachet-caf"
-"""Id (and PKCS#12 file stem) of the Caf organisation seal of the demonstration PKI."""
+from signers.model import DEFAULT_SERVICES_URL
 
 
 def register(sub: Any) -> None:
@@ -40,24 +32,14 @@ def register(sub: Any) -> None:
     s.set_defaults(run=run_demo_services)
 
 
-def demo_subjects(data: str | Path) -> tuple[list[DemoSubject], DemoSubject]:
-    """The signatories of a convention as demonstration subjects, plus the Caf seal."""
-    from ctgdocs.load import load_convention
-    from ctgdocs.model import signatories
-    from signers.demo_pki import DemoSubject
-
-    conv = load_convention(data)
-    people = [DemoSubject(s.id, s.person.full_name, s.organisation, s.capacity,
-                          s.person.email) for s in signatories(conv)]
-    seal = DemoSubject(SEAL_ID, conv.caf.short_name, conv.caf.name,
-                       "Cachet électronique de l'organisme")
-    return people, seal
-
-
 def run_demo_pki(args: argparse.Namespace) -> int:
     """``ctg demo-pki DATA -o DIR``."""
     from signers.demo_pki import create_demo_pki
-    people, seal = demo_subjects(args.data)
+
+    from ..demo import demo_subjects
+    from ..load import load_convention
+
+    people, seal = demo_subjects(load_convention(args.data))
     pki = create_demo_pki(people, args.output, organisation_seal=seal,
                           services_url=args.services_url)
     print(f"{pki.directory}: {len(pki.subjects)} demonstration certificates "

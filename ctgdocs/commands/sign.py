@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 from signers.exceptions import SigningRefused
 from signers.model import ExpectedSigner
 
+from ..signatories import SEAL_FIELD
+
 if TYPE_CHECKING:  # pyHanko is slow to import: the handlers import it when they run
     from signers.credentials import Credentials, Pkcs11Credentials
     from signers.sign import SignResult
 
-DEFAULT_SEAL_FIELD = "cachet-caf"
-"""Default name of the organisation seal field (as ``signers.sign.DEFAULT_SEAL_FIELD``)."""
 
 
 def register(sub: Any) -> None:
@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     s = sub.add_parser("seal", help="certify the package with the organisation seal "
                        "(before any person signs)")
     s.add_argument("package", type=Path, help="the convention package (PDF)")
-    s.add_argument("--field", default=DEFAULT_SEAL_FIELD,
+    s.add_argument("--field", default=SEAL_FIELD,
                    help="the (invisible) seal field (default %(default)s)")
     _common(s)
     s.set_defaults(run=run_seal)
