@@ -9,7 +9,10 @@ records how they were first written and can regenerate them:
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 import sys
+import zipfile
 from pathlib import Path
 
 from docx import Document
@@ -22,6 +25,7 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 from docx.table import Table, _Cell, _Row
 from docx.text.paragraph import Paragraph
+from lxml import etree
 
 FONT = "Noto Sans"
 BLUE = RGBColor(0x1F, 0x38, 0x64)
@@ -320,10 +324,86 @@ def new_document(title: str, footer: str, title_page: bool) -> DocumentObject:
 
 
 def save(doc: DocumentObject, path: Path) -> None:
-    """Save the document, creating the folder if needed."""
+    """Save the document, lean (see :func:`slim`), creating the folder if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc.save(str(path))
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    path.write_bytes(slim(buffer.getvalue()))
     print(f"wrote {path}")
+
+
+# --- lean packages --------------------------------------------------------------------------
+
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_DROPPED = ("word/stylesWithEffects.xml", "docProps/thumbnail.jpeg")
+"""Parts of python-docx's default document that nothing needs: Word 2010's duplicate of
+the styles, and a thumbnail of an empty page."""
+_STYLE_REFS = ("pStyle", "rStyle", "tblStyle", "numStyleLink", "styleLink")
+_STYLE_LINKS = ("basedOn", "next", "link")
+
+
+def _w(tag: str) -> str:
+    return f"{{{_W}}}{tag}"
+
+
+def _used_styles(parts: dict[str, bytes]) -> set[str]:
+    used: set[str] = set()
+    for name, data in parts.items():
+        if name.startswith("word/") and name.endswith(".xml") and name != "word/styles.xml":
+            root = etree.fromstring(data)
+            for tag in _STYLE_REFS:
+                used.update(e.get(_w("val")) for e in root.iter(_w(tag)))
+    return used
+
+
+def _prune_styles(styles_xml: bytes, used: set[str]) -> bytes:
+    """Keep the styles in ``used``, the default ones, and what they are based on, link to
+    or are followed by."""
+    root = etree.fromstring(styles_xml)
+    styles = {s.get(_w("styleId")): s for s in root.findall(_w("style"))}
+    todo = [*used, *(i for i, s in styles.items() if s.get(_w("default")) == "1")]
+    keep: set[str] = set()
+    while todo:
+        style_id = todo.pop()
+        if style_id in keep or style_id not in styles:
+            continue
+        keep.add(style_id)
+        for tag in _STYLE_LINKS:
+            link = styles[style_id].find(_w(tag))
+            if link is not None:
+                todo.append(link.get(_w("val")))
+    for style_id, style in styles.items():
+        if style_id not in keep:
+            root.remove(style)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+
+
+def _drop_references(data: bytes) -> bytes:
+    """Remove the content-type overrides and relationships of the dropped parts."""
+    for part in _DROPPED:
+        target = re.escape(part.rsplit("/", 1)[-1].encode())
+        data = re.sub(rb"<(?:Override|Relationship)\b[^>]*" + target + rb"[^>]*/>", b"", data)
+    return data
+
+
+def slim(docx: bytes) -> bytes:
+    """python-docx's default document carries 171 style definitions (350 KB) and a second
+    copy of them; LibreOffice imports all of them for every rendered document, which made
+    each conversion ~40 % slower. Keep only the styles the template uses."""
+    with zipfile.ZipFile(io.BytesIO(docx)) as src:
+        parts = {i.filename: src.read(i.filename) for i in src.infolist()
+                 if i.filename not in _DROPPED}
+    parts["word/styles.xml"] = _prune_styles(parts["word/styles.xml"], _used_styles(parts))
+    for name in ("[Content_Types].xml", "_rels/.rels", "word/_rels/document.xml.rels"):
+        parts[name] = _drop_references(parts[name])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in parts.items():
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            dst.writestr(info, data)
+    return out.getvalue()
 
 
 # --- the convention -------------------------------------------------------------------------
