@@ -11,7 +11,13 @@ from xml.sax.saxutils import escape
 
 from pypdf import PdfReader, PdfWriter
 from pypdf.constants import PageLabelStyle
-from pypdf.generic import ArrayObject, NameObject, StreamObject, TextStringObject
+from pypdf.generic import (
+    ArrayObject,
+    DictionaryObject,
+    NameObject,
+    StreamObject,
+    TextStringObject,
+)
 
 from .exceptions import BuildError
 
@@ -59,54 +65,71 @@ class AssembleResult:
 
 
 def assemble(parts: Sequence[PartPdf], out: Path, meta: PackageMetadata,
-             now: dt.datetime | None = None, started: Assembly | None = None
-             ) -> AssembleResult:
+             now: dt.datetime | None = None) -> AssembleResult:
     """Merge ``parts`` (the first one is cloned to keep its PDF/A identification, output
-    intent and document ID) and write ``out``. ``started`` is the result of
-    :func:`begin` on the first part, if the caller cloned it ahead of time."""
+    intent and document ID) and write ``out``."""
     if not parts:
         raise BuildError("nothing to assemble: no parts")
-    assembly = started or begin(parts[0].pdf)
-    writer = assembly.writer
-    starts = [0]
+    assembly = Assembly(parts[0])
     for part in parts[1:]:
-        starts.append(len(writer.pages))
+        assembly.append(part)
+    return assembly.finish(out, meta, now)
+
+
+class Assembly:
+    """A package being assembled part by part, so that a caller can merge each part as
+    soon as it is converted (the parts must arrive in package order)."""
+
+    def __init__(self, first: PartPdf) -> None:
+        """Clone the first part (the slow step)."""
         try:
-            writer.append(PdfReader(part.pdf), import_outline=False)
+            self.main = PdfReader(first.pdf)
+            _drop_structure(self.main.root_object)
+            self.writer = PdfWriter(clone_from=self.main)
+        except Exception as exc:  # pypdf raises many types on broken files
+            raise BuildError(f"cannot read {first.pdf.name}: {exc}") from exc
+        _drop_outline(self.writer)
+        self.pdfa_part = _pdfa_part(self.main)
+        self.parts: list[PartPdf] = [first]
+        self.starts: list[int] = [0]
+
+    def append(self, part: PartPdf) -> None:
+        """Add the pages of the next part."""
+        self.starts.append(len(self.writer.pages))
+        try:
+            self.writer.append(PdfReader(part.pdf), import_outline=False)
         except Exception as exc:
             raise BuildError(f"cannot merge {part.pdf.name}: {exc}") from exc
-    _outline_and_labels(writer, parts, starts)
-    _metadata(writer, meta, now or dt.datetime.now(dt.UTC), assembly.pdfa_part)
-    _keep_id(writer, assembly.main)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    out.write_bytes(buffer.getvalue())
-    return AssembleResult(pages=len(writer.pages), part_pages=tuple(starts),
-                          pdfa_part=assembly.pdfa_part)
+        self.parts.append(part)
+
+    def finish(self, out: Path, meta: PackageMetadata, now: dt.datetime | None = None
+               ) -> AssembleResult:
+        """Add the outline, page labels and metadata; write ``out``."""
+        writer = self.writer
+        for page in writer.pages:
+            for key in ("/StructParents", "/Tabs"):
+                if key in page:
+                    del page[NameObject(key)]
+        _outline_and_labels(writer, self.parts, self.starts)
+        _metadata(writer, meta, now or dt.datetime.now(dt.UTC), self.pdfa_part)
+        _keep_id(writer, self.main)
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        out.write_bytes(buffer.getvalue())
+        return AssembleResult(pages=len(writer.pages), part_pages=tuple(self.starts),
+                              pdfa_part=self.pdfa_part)
 
 
-@dataclass(frozen=True)
-class Assembly:
-    """The first part, cloned and ready to receive the others."""
+def _drop_structure(root: DictionaryObject) -> None:
+    """Remove the structure tree (tags) of the first part before it is cloned.
 
-    main: PdfReader
-    """Reader of the first part."""
-    writer: PdfWriter
-    """Writer cloned from it (outline removed)."""
-    pdfa_part: str | None
-    """PDF/A part of the first part."""
-
-
-def begin(main_pdf: Path) -> Assembly:
-    """Clone the first part (the slow step of :func:`assemble`), e.g. in a thread while
-    the other parts are still being converted."""
-    try:
-        main = PdfReader(main_pdf)
-        writer = PdfWriter(clone_from=main)
-    except Exception as exc:  # pypdf raises many types on broken files
-        raise BuildError(f"cannot read {main_pdf.name}: {exc}") from exc
-    _drop_outline(writer)
-    return Assembly(main, writer, _pdfa_part(main))
+    LibreOffice tags every part, but pypdf cannot merge structure trees: the package
+    would carry a tree describing the first part only (3,700 of its 4,500 objects),
+    which misdescribes the document and slows every merge, signature and verification.
+    PDF/A-2b does not require tags; the parts in ``parts/`` keep theirs."""
+    for key in ("/StructTreeRoot", "/MarkInfo"):
+        if key in root:
+            del root[NameObject(key)]
 
 
 def _pdfa_part(reader: PdfReader) -> str | None:

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -22,19 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import TemplateError
-from .model import Convention, de
+from .exceptions import ConversionError, MissingDependencyError, TemplateError
+from .paths import ANNEX_TEMPLATE, MAIN_TEMPLATE, TEMPLATES_DIR
 from .signatories import SEAL_FIELD
 
 if TYPE_CHECKING:
+    from .assemble import Assembly
+    from .convert import Converter
     from .layout import FieldPlacement
+    from .model import Convention
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 """Bumped when the build output format changes (invalidates every cached part)."""
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-"""The templates shipped with ctgdocs."""
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,28 @@ class _Part:
 def build_package(data: Path, options: BuildOptions | None = None,
                   progress: Callable[[str], None] | None = None) -> BuildResult:
     """Build ``output/<id>/convention-package.pdf`` from the convention YAML ``data``."""
-    from .load import load_convention
-
     started = time.perf_counter()
     opts = options or BuildOptions()
+    quick_key = _quick_key(data, opts)
+    known = _previous_builds(opts.output_root, data)
+    if not opts.force and quick_key is not None:
+        for out, record in known:
+            if record.get("quick_key") == quick_key and _intact(out, record):
+                # same data bytes, templates, options and code as a build that is intact
+                return _result_from_previous(out, record, started)
+    converter, early_error = _start_converter(opts, workers=1 if known else opts.jobs)
+    try:
+        return _build(data, opts, quick_key, converter, early_error, progress, started)
+    finally:
+        if converter is not None:
+            converter.close()
+
+
+def _build(data: Path, opts: BuildOptions, quick_key: str | None,
+           converter: Converter | None, early_error: Exception | None,
+           progress: Callable[[str], None] | None, started: float) -> BuildResult:
+    from .load import load_convention
+
     conv = load_convention(data)
     out = opts.output_root / conv.id
     previous = _read_previous(out / "build.json")
@@ -127,14 +147,21 @@ def build_package(data: Path, options: BuildOptions | None = None,
                                    s.person.certificates] for s in conv.signatories]))
     inputs_key = _sha("|".join([str(FORMAT_VERSION), blocks_key, f"seal={opts.seal_field}",
                                 *(p.key for p in parts)]))
-    if not opts.force and _up_to_date(out, previous, inputs_key):
-        return _result_from_previous(conv, out, previous, started)
+    if not opts.force and previous.get("inputs_key") == inputs_key and _intact(out, previous):
+        if quick_key is not None and previous.get("quick_key") != quick_key:
+            # e.g. only a comment of the data changed: the next run can skip parsing
+            _write_json(out / "build.json", {**previous, "quick_key": quick_key})
+        return _result_from_previous(out, previous, started)
     _mark_reusable(parts, out, previous, opts.force)
+    if early_error is not None and any(not p.reuse for p in parts):
+        raise early_error
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=out))
     try:
-        result = _build_in(work, conv, data, parts, opts, previous, inputs_key, progress)
+        result = _build_in(work, conv, data, parts, opts, previous,
+                           {"inputs_key": inputs_key, "quick_key": quick_key},
+                           converter, progress)
         _commit(work, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -143,8 +170,70 @@ def build_package(data: Path, options: BuildOptions | None = None,
     return BuildResult(**{**result, "seconds": time.perf_counter() - started})
 
 
+def _start_converter(opts: BuildOptions, workers: int | None
+                     ) -> tuple[Converter | None, Exception | None]:
+    """Start local LibreOffice now, so that it boots while the data loads (one worker
+    when this data was built before: a rebuild usually converts a part or two). A
+    failure is kept and raised only if something must be converted."""
+    if opts.converter is not None:
+        return None, None
+    from .convert import make_converter
+
+    try:
+        converter = make_converter(None, jobs=workers, timeout=opts.timeout)
+    except (MissingDependencyError, ConversionError) as exc:
+        return None, exc
+    converter.start()
+    return converter, None
+
+
+def _quick_key(data: Path, opts: BuildOptions) -> str | None:
+    """A key of everything a build reads — the data file's bytes, the templates, the
+    options that change the output and the code — computed without parsing anything.
+    ``None`` when a file cannot be read (the full build then reports it)."""
+    try:
+        files = [data, opts.templates / MAIN_TEMPLATE, opts.templates / ANNEX_TEMPLATE]
+        digests = [_file_sha(path) for path in files]
+    except OSError:
+        return None
+    return _sha("|".join([str(FORMAT_VERSION), _code_key(), f"seal={opts.seal_field}",
+                          *digests]))
+
+
+_CODE_KEY: list[str] = []
+
+
+def _code_key() -> str:
+    """Hash of the source of ctgdocs and signers: a new version rebuilds."""
+    if not _CODE_KEY:
+        digest = hashlib.sha256()
+        signers = importlib.util.find_spec("signers")
+        assert signers is not None and signers.origin is not None
+        for package in (Path(__file__).resolve().parent, Path(signers.origin).parent):
+            for path in sorted(package.rglob("*.py")):
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        _CODE_KEY.append(digest.hexdigest())
+    return _CODE_KEY[0]
+
+
+def _previous_builds(root: Path, data: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The builds under ``root`` whose recorded data file is ``data``."""
+    try:
+        wanted = os.fspath(data.resolve())
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    found = []
+    for folder in folders:
+        record = _read_previous(folder / "build.json")
+        if record and record.get("data", {}).get("resolved") == wanted:
+            found.append((folder, record))
+    return found
+
+
 def _plan(conv: Convention, templates: Path) -> list[_Part]:
     from . import render
+    from .model import de
 
     main_t = templates / render.MAIN_TEMPLATE
     annex_t = templates / render.ANNEX_TEMPLATE
@@ -178,57 +267,64 @@ def _mark_reusable(parts: list[_Part], out: Path, previous: dict[str, Any], forc
 
 
 def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
-              opts: BuildOptions, previous: dict[str, Any], inputs_key: str,
-              progress: Callable[[str], None] | None) -> dict[str, Any]:
-    from .assemble import PartPdf, assemble, begin
+              opts: BuildOptions, previous: dict[str, Any], keys: dict[str, str | None],
+              converter: Converter | None, progress: Callable[[str], None] | None
+              ) -> dict[str, Any]:
+    from .assemble import PartPdf
 
     parts_dir = work / "parts"
     parts_dir.mkdir()
     main_pdf = parts_dir / "convention.pdf"
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # pyHanko is slow to import: do it while LibreOffice converts
-        pool.submit(importlib.import_module, "signers.fields")
-        early: list[Future[Any]] = []
+    pdfs = [PartPdf(parts_dir / f"{p.name}.pdf", p.title, p.label_prefix) for p in parts]
+    # Each part is merged as soon as it and the parts before it are ready, in one
+    # thread; another locates the signature blocks and imports pyHanko (slow to import).
+    with ThreadPoolExecutor(max_workers=1) as merging, \
+            ThreadPoolExecutor(max_workers=1) as side:
+        side.submit(importlib.import_module, "signers.fields")
+        merged = _InOrder(merging, pdfs)
+        placements_future: list[Future[list[FieldPlacement]]] = []
 
         def done(name: str) -> None:
-            # the convention is cloned and its signature blocks located while the
-            # annexes are still converting
             if name == "convention":
-                early.append(pool.submit(_placements, conv, main_pdf, previous))
-                early.append(pool.submit(begin, main_pdf))
+                placements_future.append(side.submit(_placements, conv, main_pdf, previous))
+            merged.ready(name)
             if progress:
                 progress(name)
 
         t0 = time.perf_counter()
-        converter_info = _render_and_convert(parts, parts_dir, opts, previous, done, work)
+        try:
+            converter_info = _render_and_convert(parts, parts_dir, opts, previous, done,
+                                                 work, converter)
+        except BaseException:
+            merged.cancel()
+            raise
         log.debug("render and convert: %.2f s", time.perf_counter() - t0)
-        placements: list[FieldPlacement] = (early[0].result() if early
-                                            else _placements(conv, main_pdf, previous))
-        started = early[1].result() if early else None
-    log.debug("placements and clone ready: %.2f s", time.perf_counter() - t0)
+        assembly = merged.result()
+        placements = placements_future[0].result()
+    log.debug("parts merged, blocks located: %.2f s", time.perf_counter() - t0)
     assembled = work / "assembled.pdf"
-    merged = assemble([PartPdf(parts_dir / f"{p.name}.pdf", p.title, p.label_prefix)
-                       for p in parts], assembled, _metadata(conv), started=started)
+    result = assembly.finish(assembled, _metadata(conv))
     package = work / "convention-package.pdf"
     log.debug("assembled: %.2f s", time.perf_counter() - t0)
-    from signers.fields import add_signature_fields  # imported meanwhile, in the pool
+    from signers.fields import add_signature_fields  # imported meanwhile
 
     add_signature_fields(assembled, package, _field_specs(conv, placements, opts.seal_field))
     assembled.unlink()
     log.debug("fields added: %.2f s", time.perf_counter() - t0)
-    part_pages = list(merged.part_pages) + [merged.pages]
+    part_pages = list(result.part_pages) + [result.pages]
     infos = tuple(PartInfo(p.name, p.title, p.key, not p.reuse,
                            part_pages[i + 1] - part_pages[i]) for i, p in enumerate(parts))
     record = {
         "format": FORMAT_VERSION, "convention": conv.id, "title": conv.title,
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "inputs_key": inputs_key,
-        "data": {"path": str(data), "sha256": _file_sha(data)},
+        **keys,
+        "data": {"path": str(data), "resolved": os.fspath(data.resolve()),
+                 "sha256": _file_sha(data)},
         "templates": {p.template.name: p.template_sha for p in parts},
         "versions": {"libreoffice": converter_info, "pyhanko": _version("pyHanko"),
                      "pypdf": _version("pypdf"), "docxtpl": _version("docxtpl")},
         "package": {"file": "convention-package.pdf", "sha256": _file_sha(package),
-                    "pages": merged.pages, "pdfa": merged.pdfa_part},
+                    "pages": result.pages, "pdfa": result.pdfa_part},
         "parts": [_part_record(p, info, parts_dir, start)
                   for p, info, start in zip(parts, infos, part_pages, strict=False)],
         "placements_key": _sha(_file_sha(main_pdf) + json.dumps(
@@ -236,20 +332,61 @@ def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
         "fields": _field_records(conv, placements),
         "seal": _seal_record(conv) if opts.seal_field else None,
     }
-    (work / "build.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                     encoding="utf-8")
+    _write_json(work / "build.json", record)
     out = opts.output_root / conv.id
     return {"convention_id": conv.id, "package": out / "convention-package.pdf",
-            "build_json": out / "build.json", "pages": merged.pages, "parts": infos,
+            "build_json": out / "build.json", "pages": result.pages, "parts": infos,
             "signatories": len(placements), "converted": sum(i.converted for i in infos),
             "up_to_date": False}
 
 
+class _InOrder:
+    """Merges the parts in package order on ``pool`` (one thread) as they get ready."""
+
+    def __init__(self, pool: ThreadPoolExecutor, pdfs: list[Any]) -> None:
+        self.pool = pool
+        self.pdfs = pdfs
+        self.index = {pdf.pdf.stem: i for i, pdf in enumerate(pdfs)}
+        self.done: set[int] = set()
+        self.next = 0
+        self.first: Future[Assembly] | None = None
+        self.steps: list[Future[None]] = []
+        self.cancelled = False
+
+    def ready(self, name: str) -> None:
+        """Part ``name`` is converted (or reused): merge what can be merged now."""
+        from .assemble import Assembly
+
+        self.done.add(self.index[name])
+        while self.next in self.done:
+            if self.first is None:
+                self.first = self.pool.submit(Assembly, self.pdfs[0])
+            else:
+                self.steps.append(self.pool.submit(self._append, self.pdfs[self.next]))
+            self.next += 1
+
+    def _append(self, pdf: Any) -> None:
+        assert self.first is not None
+        if not self.cancelled:
+            self.first.result().append(pdf)
+
+    def cancel(self) -> None:
+        """Skip the merges not started yet (the build failed)."""
+        self.cancelled = True
+
+    def result(self) -> Assembly:
+        """The assembly with every part merged."""
+        assert self.first is not None and self.next == len(self.pdfs)
+        for step in self.steps:
+            step.result()
+        return self.first.result()
+
+
 def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
                         previous: dict[str, Any], progress: Callable[[str], None],
-                        work: Path) -> str:
+                        work: Path, converter: Converter | None) -> str:
     """Reuse unchanged parts; render the others one by one while LibreOffice (started
-    first) converts them."""
+    early, or now) converts them."""
     from . import render
     from .convert import ConversionJob, make_converter
 
@@ -270,7 +407,12 @@ def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
             yield ConversionJob(part.name, docx, parts_dir / f"{part.name}.pdf")
 
     workers = min(opts.jobs or os.cpu_count() or 1, len(todo))
-    with make_converter(opts.converter, jobs=workers, timeout=opts.timeout) as converter:
+    with contextlib.ExitStack() as stack:
+        if converter is None:
+            converter = stack.enter_context(
+                make_converter(opts.converter, jobs=workers, timeout=opts.timeout))
+        else:
+            converter.set_workers(workers)
         converter.convert(rendered(), lambda job: progress(job.name))
         return converter.describe()
 
@@ -362,6 +504,13 @@ def _commit(work: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` to ``path`` atomically."""
+    from .render import write_atomic
+
+    write_atomic(path, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode())
+
+
 def _read_previous(path: Path) -> dict[str, Any]:
     with contextlib.suppress(OSError, ValueError):
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -370,21 +519,25 @@ def _read_previous(path: Path) -> dict[str, Any]:
     return {}
 
 
-def _up_to_date(out: Path, previous: dict[str, Any], inputs_key: str) -> bool:
+def _intact(out: Path, previous: dict[str, Any]) -> bool:
+    """The package and parts recorded in ``previous`` are still in ``out``, unchanged."""
     package = out / "convention-package.pdf"
-    return (previous.get("inputs_key") == inputs_key and package.is_file()
-            and _file_sha(package) == previous.get("package", {}).get("sha256")
-            and all((out / "parts" / f"{p['name']}.pdf").is_file()
-                    for p in previous.get("parts", [])))
+    try:
+        return (package.is_file()
+                and _file_sha(package) == previous.get("package", {}).get("sha256")
+                and all((out / "parts" / f"{p['name']}.pdf").is_file()
+                        for p in previous.get("parts", [])))
+    except OSError:
+        return False
 
 
-def _result_from_previous(conv: Convention, out: Path, previous: dict[str, Any],
-                          started: float) -> BuildResult:
+def _result_from_previous(out: Path, previous: dict[str, Any], started: float
+                          ) -> BuildResult:
     parts = tuple(PartInfo(p["name"], p["title"], p["key"], False, p["pages"])
                   for p in previous["parts"])
-    return BuildResult(conv.id, out / "convention-package.pdf", out / "build.json",
-                       previous["package"]["pages"], parts, len(previous["fields"]), 0, True,
-                       time.perf_counter() - started)
+    return BuildResult(previous["convention"], out / "convention-package.pdf",
+                       out / "build.json", previous["package"]["pages"], parts,
+                       len(previous["fields"]), 0, True, time.perf_counter() - started)
 
 
 def _sha(text: str) -> str:

@@ -28,13 +28,11 @@ from .model import (
     de,
     signatories,
 )
+from .paths import ANNEX_TEMPLATE as ANNEX_TEMPLATE
+from .paths import MAIN_TEMPLATE as MAIN_TEMPLATE
 
 log = logging.getLogger(__name__)
 
-MAIN_TEMPLATE = "convention.docx"
-"""File name of the main convention template, inside the templates folder."""
-ANNEX_TEMPLATE = "annexe-commune.docx"
-"""File name of the per-commune annex template, inside the templates folder."""
 
 Context = dict[str, Any]
 """A rendering context: JSON-serialisable plain data (str, int, list, dict, None)."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signers.model import ExpectedSigner
 
 from .exceptions import DataError
-from .model import Convention, de_article, signatories
+
+if TYPE_CHECKING:
+    from .model import Convention
 
 __all__ = ["expected_for_package", "expected_signers", "expected_signers_from_build",
            "seal_expected"]
@@ -21,6 +23,8 @@ SEAL_FIELD = "cachet-caf"
 
 def seal_expected(conv: Convention, field: str = SEAL_FIELD) -> ExpectedSigner:
     """The Caf's organisation seal: the certificate names the Caf."""
+    from .model import de_article
+
     return ExpectedSigner(field=field, label=f"Cachet {de_article(conv.caf.short_name)}",
                           names=(conv.caf.short_name, conv.caf.name),
                           extra={"organisation": conv.caf.name, "role": "cachet"})
@@ -51,6 +55,8 @@ def expected_for_package(pdf: str | os.PathLike[str], data: str | os.PathLike[st
 def expected_signers(conv: Convention) -> list[ExpectedSigner]:
     """One expected signer per signatory: field = signatory id, names = the person's
     full name, e-mails = the person's e-mail, label = the capacity line."""
+    from .model import signatories
+
     return [
         ExpectedSigner(
             field=s.id, label=s.capacity, names=(s.person.full_name,),

@@ -179,6 +179,68 @@ def test_changing_one_commune_converts_one_part(built, tmp_path) -> None:
     assert "9 999" in _text(root / conv.id / "parts" / f"annexe-{conv.communes[1].slug}.pdf")
 
 
+def test_up_to_date_rebuild_reads_no_data(built, tmp_path) -> None:
+    """Same data bytes, templates, options and code: answered from build.json without
+    loading pydantic, the YAML parser, docxtpl, pypdf, pyHanko or LibreOffice."""
+    root = _copy_build(built, tmp_path)
+    heavy = ("pydantic", "yaml", "docxtpl", "pypdf", "pyhanko", "uno")
+    code = ("import sys; from ctgdocs.cli import main; "
+            f"rc = main(['build', {str(REFERENCE)!r}, '-o', {str(root)!r}]); "
+            f"print(rc, [m for m in {heavy!r} if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "(up to date)" in proc.stdout and proc.stdout.splitlines()[-1] == "0 []"
+    assert not list(tmp_path.glob("**/soffice.log"))
+
+
+def test_comment_change_is_up_to_date_and_remembered(built, tmp_path) -> None:
+    root = _copy_build(built, tmp_path)
+    record = root / built.convention_id / "build.json"
+    data = tmp_path / "convention.yaml"
+    data.write_text("# a comment\n" + REFERENCE.read_text(encoding="utf-8"), encoding="utf-8")
+    before = json.loads(record.read_text(encoding="utf-8"))
+    result = build_package(data, BuildOptions(output_root=root))
+    assert result.up_to_date and result.converted == 0
+    after = json.loads(record.read_text(encoding="utf-8"))
+    assert after["quick_key"] != before["quick_key"]
+    assert {k: v for k, v in after.items() if k != "quick_key"} == \
+        {k: v for k, v in before.items() if k != "quick_key"}
+    # a damaged package is never "up to date", whichever way it is checked
+    package = root / built.convention_id / "convention-package.pdf"
+    package.write_bytes(package.read_bytes() + b"\n% tampered\n")
+    result = build_package(data, BuildOptions(output_root=root))
+    assert not result.up_to_date and result.converted == 0
+    assert b"% tampered" not in package.read_bytes()
+    assert _sha(package) == json.loads(record.read_text(encoding="utf-8"))["package"]["sha256"]
+
+
+def test_package_is_untagged_parts_keep_their_tags(built, reader) -> None:
+    """pypdf cannot merge structure trees: the package carries none rather than one
+    describing the first part only."""
+    assert "/StructTreeRoot" not in reader.trailer["/Root"]
+    assert "/MarkInfo" not in reader.trailer["/Root"]
+    assert not [i for i, page in enumerate(reader.pages) if "/StructParents" in page]
+    part = PdfReader(built.package.parent / "parts" / "convention.pdf")
+    assert "/StructTreeRoot" in part.trailer["/Root"]
+
+
+def test_invalid_data_is_reported_before_missing_libreoffice(tmp_path, monkeypatch,
+                                                            capsys) -> None:
+    """LibreOffice starts while the data loads; its absence matters only if something
+    has to be converted."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(REFERENCE.read_text(encoding="utf-8").replace("period:", "periode:", 1),
+                   encoding="utf-8")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CTGDOCS_SOFFICE", raising=False)
+    assert main(["build", str(bad), "-o", str(tmp_path / "out")]) == ExitCode.DATA_ERROR
+    assert "bad.yaml:" in capsys.readouterr().err
+    assert main(["build", str(REFERENCE), "-o", str(tmp_path / "out")]) \
+        == ExitCode.MISSING_DEPENDENCY
+    assert "apt-get install" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 @pytest.mark.parametrize("stand_in, message", [
     ("hang", "within 3 s"),
     ("fail", "convention"),

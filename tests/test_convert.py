@@ -122,6 +122,25 @@ def test_warm_workers_are_reused_across_calls(docs: list[Path], outdir: Path) ->
     assert len(list(outdir.glob("*.pdf"))) == 2
 
 
+def test_workers_can_be_added_and_removed_once_started(docs: list[Path], outdir: Path) -> None:
+    """``ctg build`` starts one worker while the data loads, then as many as it needs."""
+    from ctgdocs.convert.local import LocalConverter
+
+    with LocalConverter(workers=1, timeout=60) as converter:
+        converter.set_workers(2)
+        assert len(converter._pool) == 2 and "2 local workers" in converter.describe()
+        converter.convert(_jobs(docs, outdir))
+        pids = {w.office.proc.pid for w in converter._pool}
+        assert len(pids) == 2 and not any(_is_gone(pid) for pid in pids)
+        converter.set_workers(1)
+        assert len(converter._pool) == 1
+        assert sum(_is_gone(pid) for pid in pids) == 1
+        converter.convert(_jobs(docs[:1], outdir))
+    assert all(_is_gone(pid) for pid in pids)
+    for doc in docs:
+        _assert_pdfa2b(outdir / f"{doc.stem}.pdf")
+
+
 def test_bad_document_fails_and_removes_what_the_call_wrote(docs: list[Path],
                                                              outdir: Path, tmp_path: Path,
                                                              mode: str) -> None:

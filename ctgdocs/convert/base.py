@@ -59,6 +59,11 @@ class Converter(Protocol):
         """Start warming up in the background (optional; ``convert`` starts if needed)."""
         ...
 
+    def set_workers(self, workers: int) -> None:
+        """Use ``workers`` processes (or parallel requests) from now on; a started local
+        converter starts the missing ones now and stops the extra ones."""
+        ...
+
     def close(self) -> None:
         """Release every process and temporary folder this converter holds."""
         ...

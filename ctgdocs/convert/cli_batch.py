@@ -88,6 +88,10 @@ class CliConverter:
     def start(self) -> None:
         """Nothing to warm up: each batch starts its own ``soffice``."""
 
+    def set_workers(self, workers: int) -> None:
+        """Run up to ``workers`` ``soffice`` batches at once."""
+        self.workers = max(1, workers)
+
     def close(self) -> None:
         """Nothing to release between calls."""
 

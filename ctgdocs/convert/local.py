@@ -146,6 +146,18 @@ class LocalConverter:
         they start, then warm up on a one-line document while the caller works."""
         self._start(warm_up=True)
 
+    def set_workers(self, workers: int) -> None:
+        """Use ``workers`` processes from now on: if started, start the missing ones now
+        (they warm up meanwhile) and stop the extra ones."""
+        self.workers = max(1, workers)
+        if self._executor is None:
+            return
+        while len(self._pool) > self.workers:
+            worker = self._pool.pop()
+            worker.office.request_stop()
+            worker.close()
+        self._start(warm_up=True)
+
     def _start(self, warm_up: bool) -> None:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(2 * self.workers, "ctgdocs-lo")

@@ -66,6 +66,10 @@ class UnoserverConverter:
     def start(self) -> None:
         """Nothing to warm up: the server is already running."""
 
+    def set_workers(self, workers: int) -> None:
+        """Send up to ``workers`` requests at once."""
+        self.jobs = max(1, workers)
+
     def close(self) -> None:
         """Nothing to release: every request has its own connection."""
 
