@@ -121,17 +121,43 @@ def build_package(data: Path, options: BuildOptions | None = None,
     opts = options or BuildOptions()
     quick_key = _quick_key(data, opts)
     known = _previous_builds(opts.output_root, data)
-    if not opts.force and quick_key is not None:
-        for out, record in known:
-            if record.get("quick_key") == quick_key and _intact(out, record):
-                # same data bytes, templates, options and code as a build that is intact
-                return _result_from_previous(out, record, started)
+    up_to_date = _quick_result(opts, quick_key, known, started)
+    if up_to_date is not None:
+        return up_to_date
     converter, early_error = _start_converter(opts, workers=1 if known else opts.jobs)
     try:
         return _build(data, opts, quick_key, converter, early_error, progress, started)
     finally:
-        if converter is not None:
+        if converter is not None and converter is not _KEPT.get("converter"):
             converter.close()
+
+
+def quick_result(data: Path, options: BuildOptions) -> BuildResult | None:
+    """The result of a build with nothing to do, found without parsing the data (same
+    data bytes, templates, options and code as an intact previous build); else ``None``."""
+    started = time.perf_counter()
+    return _quick_result(options, _quick_key(data, options),
+                         _previous_builds(options.output_root, data), started)
+
+
+def _quick_result(opts: BuildOptions, quick_key: str | None,
+                  known: list[tuple[Path, dict[str, Any]]], started: float
+                  ) -> BuildResult | None:
+    if opts.force or quick_key is None:
+        return None
+    for out, record in known:
+        if record.get("quick_key") == quick_key and _intact(out, record):
+            return _result_from_previous(out, record, started)
+    return None
+
+
+_KEPT: dict[str, Converter] = {}
+
+
+def keep_converter(converter: Converter) -> None:
+    """Use ``converter`` (started, kept warm by the caller) for every later local build
+    of this process instead of starting LibreOffice each time (the build server)."""
+    _KEPT["converter"] = converter
 
 
 def _build(data: Path, opts: BuildOptions, quick_key: str | None,
@@ -177,6 +203,8 @@ def _start_converter(opts: BuildOptions, workers: int | None
     failure is kept and raised only if something must be converted."""
     if opts.converter is not None:
         return None, None
+    if "converter" in _KEPT:
+        return _KEPT["converter"], None
     from .convert import make_converter
 
     try:
@@ -196,14 +224,14 @@ def _quick_key(data: Path, opts: BuildOptions) -> str | None:
         digests = [_file_sha(path) for path in files]
     except OSError:
         return None
-    return _sha("|".join([str(FORMAT_VERSION), _code_key(), f"seal={opts.seal_field}",
+    return _sha("|".join([str(FORMAT_VERSION), code_key(), f"seal={opts.seal_field}",
                           *digests]))
 
 
 _CODE_KEY: list[str] = []
 
 
-def _code_key() -> str:
+def code_key() -> str:
     """Hash of the source of ctgdocs and signers: a new version rebuilds."""
     if not _CODE_KEY:
         digest = hashlib.sha256()
@@ -411,7 +439,7 @@ def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
         if converter is None:
             converter = stack.enter_context(
                 make_converter(opts.converter, jobs=workers, timeout=opts.timeout))
-        else:
+        elif converter is not _KEPT.get("converter"):
             converter.set_workers(workers)
         converter.convert(rendered(), lambda job: progress(job.name))
         return converter.describe()

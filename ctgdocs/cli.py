@@ -71,8 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ctg`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+                        force=True)
     try:
         return int(args.run(args))
     except KeyboardInterrupt:

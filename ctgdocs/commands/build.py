@@ -40,7 +40,21 @@ def register(sub: Any) -> None:
     p.add_argument("--seal-field", action="store_true",
                    help="also add an invisible field 'cachet-caf' so that the Caf can seal "
                    "(certify) the package before the signatories sign (ctg seal)")
+    p.add_argument("--no-server", action="store_true",
+                   help="build in this process and start no build server (same as "
+                   "CTGDOCS_SERVER=off); see `ctg server --help`")
     p.set_defaults(run=run_build)
+
+    p = sub.add_parser(
+        "server", help="status or stop of the build server that keeps LibreOffice warm",
+        description="After a build, `ctg build` leaves a build server running for this "
+        "user: Python with its libraries loaded and LibreOffice started, so that the next "
+        "rebuild takes a fraction of a second. It serves only this user, builds exactly as "
+        "`ctg build` does, and stops after 15 idle minutes (CTGDOCS_SERVER_IDLE seconds). "
+        "CTGDOCS_SERVER=off or `ctg build --no-server` disables it.")
+    p.add_argument("action", choices=["status", "stop"],
+                   help="status: say whether one runs and what it holds; stop: stop it")
+    p.set_defaults(run=run_server)
 
     p = sub.add_parser("check-templates", help="check the Word templates for tag errors "
                        "and undeclared variables")
@@ -61,14 +75,27 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    """``ctg build DATA``."""
-    from ..build import TEMPLATES_DIR, BuildOptions, build_package
+    """``ctg build DATA``: answered at once when up to date, else by the build server
+    when one runs, else here (and a server is started for the next time)."""
+    from .. import server
+    from ..build import TEMPLATES_DIR, BuildOptions, quick_result
 
     options = BuildOptions(output_root=args.output, templates=args.templates or TEMPLATES_DIR,
                            jobs=args.jobs, converter=args.converter, timeout=args.timeout,
                            force=args.force, seal_field=args.seal_field)
-    with _progress_bar() as tick:
-        result = build_package(args.data, options, progress=tick)
+    use_server = args.converter is None and not args.no_server and server.enabled()
+    result = quick_result(args.data, options)
+    if result is None and use_server:
+        code = server.build_remotely(args.argv)
+        if code is not None:
+            return code
+    if result is None:
+        from ..build import build_package
+
+        with _progress_bar() as tick:
+            result = build_package(args.data, options, progress=tick)
+        if use_server and not result.up_to_date:
+            server.spawn()
     state = "up to date" if result.up_to_date else f"{result.converted} part(s) converted"
     print(f"{result.package}\n  {result.pages} pages, {len(result.parts)} parts ({state}), "
           f"{result.signatories} signature fields, {result.seconds:.1f} s")
@@ -112,3 +139,16 @@ class _progress_bar:  # noqa: N801 - used as a context manager function
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def run_server(args: argparse.Namespace) -> int:
+    """``ctg server status|stop``."""
+    from .. import server
+
+    code = server.remote({"command": args.action})
+    if code is None:
+        print("no build server runs for this user and installation")
+        return ExitCode.OK
+    if args.action == "stop":
+        print("build server stopped")
+    return code
