@@ -29,6 +29,7 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -153,6 +154,21 @@ def spawn() -> None:
                          stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
 
 
+def start_and_wait(timeout: float = 60.0) -> bool:
+    """Start a server unless one runs; wait until it answers with LibreOffice started."""
+    buffer = io.StringIO()
+    if remote({"command": "status"}, out=buffer, err=buffer) is None:
+        spawn()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        buffer = io.StringIO()
+        if remote({"command": "status"}, out=buffer, err=buffer) == 0 \
+                and "starting" not in buffer.getvalue():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 # --- server ---------------------------------------------------------------------------------
 
 class _Frames(io.TextIOBase):
@@ -186,6 +202,10 @@ class Server:
     def run(self) -> int:
         """Serve; 0 when it stopped normally, 1 when another server holds the socket."""
         os.environ["CTGDOCS_SERVER"] = "off"  # a build run here never calls a server
+        # `kill` stops it cleanly: LibreOffice workers included (they have their own
+        # sessions, so nothing else would stop them)
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGINT, _exit_on_signal)
         with open(self.path.with_suffix(".lock"), "ab") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -272,7 +292,10 @@ class Server:
             return None  # the client went away or sent nonsense
 
     def _status(self, stream: io.BufferedIOBase) -> int:
-        warm = self.converter.describe() if self.converter is not None else "no LibreOffice"
+        warm = "no LibreOffice"
+        if self.converter is not None:
+            ready = getattr(self.converter, "warm", lambda: True)()
+            warm = self.converter.describe() + ("" if ready else " (starting)")
         _Frames(stream, "out", False).write(
             f"build server {os.getpid()} on {self.path}\n  {warm}; {self.builds} build(s) "
             f"served; up {time.time() - self.started:.0f} s; stops after "
@@ -300,6 +323,10 @@ class Server:
             return int(ExitCode.INTERNAL_ERROR)
         finally:
             os.chdir(here)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

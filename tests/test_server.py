@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -138,10 +139,30 @@ def test_stop_and_idle_timeout_leave_no_process(env, tmp_path) -> None:
     assert _ctg(env, "build", str(REFERENCE), "-o", str(tmp_path / "out"), "--force"
                 ).returncode == 0
     assert _wait(lambda: "served" in _status(env), 30)
+    pid = int(_status(env).split()[2])
+    workers = _children(pid)
+    assert len(workers) == 2
+    os.kill(pid, signal.SIGTERM)  # `kill` stops its LibreOffice workers too
+    assert _wait(lambda: all(_zombie(p) for p in [pid, *workers]), 15)
+    assert _ctg(env, "build", str(REFERENCE), "-o", str(tmp_path / "out"), "--force"
+                ).returncode == 0
+    assert _wait(lambda: "served" in _status(env), 30)
     stop = _ctg(env, "server", "stop")
     assert stop.returncode == 0 and "stopped" in stop.stdout
     assert _wait(lambda: not any(Path(env["XDG_RUNTIME_DIR"]).glob("ctgdocs/*.sock")), 10)
     assert "no build server" in _status(env)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(pid):
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _zombie(pid: int) -> bool:

@@ -52,8 +52,10 @@ def register(sub: Any) -> None:
         "rebuild takes a fraction of a second. It serves only this user, builds exactly as "
         "`ctg build` does, and stops after 15 idle minutes (CTGDOCS_SERVER_IDLE seconds). "
         "CTGDOCS_SERVER=off or `ctg build --no-server` disables it.")
-    p.add_argument("action", choices=["status", "stop"],
-                   help="status: say whether one runs and what it holds; stop: stop it")
+    p.add_argument("action", choices=["start", "status", "stop"],
+                   help="start: start one now (e.g. before an editing session) and wait "
+                   "until it is warm; status: say whether one runs and what it holds; "
+                   "stop: stop it")
     p.set_defaults(run=run_server)
 
     p = sub.add_parser("check-templates", help="check the Word templates for tag errors "
@@ -145,6 +147,12 @@ def run_server(args: argparse.Namespace) -> int:
     """``ctg server status|stop``."""
     from .. import server
 
+    if args.action == "start":
+        if not server.start_and_wait():
+            print("ctg: the build server did not start; see its log in "
+                  f"{server.runtime_dir()}", file=sys.stderr)
+            return ExitCode.INTERNAL_ERROR
+        return server.remote({"command": "status"}) or ExitCode.OK
     code = server.remote({"command": args.action})
     if code is None:
         print("no build server runs for this user and installation")

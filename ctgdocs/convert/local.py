@@ -146,6 +146,11 @@ class LocalConverter:
         they start, then warm up on a one-line document while the caller works."""
         self._start(warm_up=True)
 
+    def warm(self) -> bool:
+        """Every worker has started (and warmed up); False before :meth:`start`."""
+        return bool(self._pool) and all(w.ready.done() and w.ready.exception() is None
+                                        for w in self._pool)
+
     def set_workers(self, workers: int) -> None:
         """Use ``workers`` processes from now on: if started, start the missing ones now
         (they warm up meanwhile) and stop the extra ones."""
