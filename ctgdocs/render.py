@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -387,17 +385,10 @@ def normalise_zip(data: bytes) -> bytes:
 
 def write_atomic(out: Path, data: bytes) -> None:
     """Write ``data`` to ``out`` through a temporary file in the same folder, then rename."""
+    from signers.atomic import atomic_write_bytes
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(out, data)
 
 
 def render_docx(template: Path, context: Context, out: Path) -> None:

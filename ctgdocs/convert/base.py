@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -107,11 +105,11 @@ def check_job(job: ConversionJob, seen: set[Path]) -> None:
     seen.add(job.pdf.resolve())
 
 
-def check_pdfa(job: ConversionJob, pdf: Path) -> None:
-    """Raise :class:`ConversionError` unless ``pdf`` declares PDF/A-2b in its XMP."""
-    data = pdf.read_bytes()
+def check_pdfa(job: ConversionJob, data: bytes) -> None:
+    """Raise :class:`ConversionError` unless ``data`` is a PDF declaring PDF/A-2b."""
     if not data.startswith(b"%PDF-"):
-        raise ConversionError(f"{job.name}: LibreOffice wrote {pdf.name}, but it is not a PDF.")
+        raise ConversionError(f"{job.name}: LibreOffice wrote {job.pdf.name}, but it is not "
+                              "a PDF.")
     if not (_PDFA_PART.search(data) and _PDFA_CONFORMANCE.search(data)):
         raise ConversionError(
             f"{job.name}: the PDF from {job.docx.name} does not declare PDF/A-2b "
@@ -120,19 +118,11 @@ def check_pdfa(job: ConversionJob, pdf: Path) -> None:
 
 def install_pdf(job: ConversionJob, produced: Path | bytes) -> None:
     """Check ``produced`` (a file or PDF bytes) and put it at ``job.pdf`` atomically."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{job.pdf.name}.", suffix=".tmp",
-                                    dir=job.pdf.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(produced if isinstance(produced, bytes) else produced.read_bytes())
-            out.flush()
-            os.fsync(out.fileno())
-        check_pdfa(job, tmp)
-        os.replace(tmp, job.pdf)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from signers.atomic import atomic_write_bytes
+
+    data = produced if isinstance(produced, bytes) else produced.read_bytes()
+    check_pdfa(job, data)
+    atomic_write_bytes(job.pdf, data)
 
 
 def remove_outputs(jobs: Iterable[ConversionJob]) -> None:
