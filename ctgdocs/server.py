@@ -137,8 +137,10 @@ def remote(request: dict[str, Any], out: IO[str] | None = None,
 
 def build_remotely(argv: Sequence[str]) -> int | None:
     """Run ``ctg <argv>`` (a build) on the server; ``None`` when there is none."""
+    from signers.atomic import umask
+
     tty = sys.stderr.isatty()
-    return remote({"argv": list(argv), "cwd": os.getcwd(), "tty": tty})
+    return remote({"argv": list(argv), "cwd": os.getcwd(), "tty": tty, "umask": umask()})
 
 
 def spawn() -> None:
@@ -311,6 +313,7 @@ class Server:
         out = _Frames(stream, "out", bool(request.get("tty")))
         err = _Frames(stream, "err", bool(request.get("tty")))
         here = os.getcwd()
+        umask = os.umask(int(request.get("umask", 0o022)) & 0o777)  # the client's files
         self.builds += 1
         try:
             os.chdir(request["cwd"])
@@ -323,6 +326,7 @@ class Server:
             return int(ExitCode.INTERNAL_ERROR)
         finally:
             os.chdir(here)
+            os.umask(umask)
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

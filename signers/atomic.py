@@ -44,10 +44,10 @@ def _mode_for(target: Path) -> int:
     try:
         return target.stat().st_mode & 0o7777
     except OSError:
-        return 0o666 & ~_umask()
+        return 0o666 & ~umask()
 
 
-def _umask() -> int:
+def umask() -> int:
     """The process umask, read without changing it (``os.umask`` would, for a moment,
     for every thread)."""
     with contextlib.suppress(OSError, ValueError):

@@ -39,10 +39,11 @@ def env() -> Iterator[dict[str, str]]:
     shutil.rmtree(runtime, ignore_errors=True)
 
 
-def _ctg(env: dict[str, str], *args: str, cwd: Path | None = None
+def _ctg(env: dict[str, str], *args: str, cwd: Path | None = None, umask: int = 0o022
          ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ctgdocs", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=lambda: os.umask(umask))  # noqa: PLW1509
 
 
 def _wait(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
@@ -95,10 +96,15 @@ def test_rebuild_is_served_warm_with_the_same_result(env, tmp_path) -> None:
     assert first.returncode == 0, first.stderr
     assert _wait(lambda: "2 local workers" in _status(env), 30), _status(env)
     data = _changed(tmp_path, "(modifiée)")
-    served = _ctg(env, "build", str(data), "-o", "out", cwd=tmp_path)  # relative path
+    served = _ctg(env, "build", str(data), "-o", "out", cwd=tmp_path,  # relative path
+                  umask=0o027)
     assert served.returncode == 0, served.stderr
     assert "1 part(s) converted" in served.stdout
     assert _served(env) == 1
+    # files are written as the client would have written them
+    parts = out / "vallee-herault-2022-2026" / "parts"
+    assert (parts / "annexe-aniane.pdf").stat().st_mode & 0o777 == 0o640
+    assert (parts / "annexe-gignac.pdf").stat().st_mode & 0o777 == 0o644
     local = _ctg({**env, "CTGDOCS_SERVER": "off"}, "build", str(data), "-o", str(alone))
     assert local.returncode == 0, local.stderr
     conv_id = "vallee-herault-2022-2026"
