@@ -56,9 +56,10 @@ def soffice(profile: Path, outdir: Path, files: list[Path]) -> None:
                    check=True, capture_output=True)
 
 
-def ctg_build(data: Path, out: Path, memory: list[int], server: bool = False) -> None:
+def ctg_build(data: Path, out: Path, memory: list[int], server: bool = False,
+              converted: int | None = None) -> None:
     """``ctg build`` as a separate process, through the build server if ``server``;
-    records its peak RSS in KiB."""
+    records its peak RSS in KiB; checks the number of parts converted if given."""
     env = {**os.environ, "CTGDOCS_SERVER": "on" if server else "off"}
     proc = subprocess.run([sys.executable, "-c", CTG_RUNNER, "build", str(data), "-o", str(out)],
                           capture_output=True, text=True, env=env)
@@ -67,6 +68,9 @@ def ctg_build(data: Path, out: Path, memory: list[int], server: bool = False) ->
     for line in proc.stderr.splitlines():
         if line.startswith("MAXRSS "):
             memory.append(int(line.split()[1]))
+    expected = "(up to date)" if converted == 0 else f"({converted} part(s) converted)"
+    if converted is not None and expected not in proc.stdout:
+        raise SystemExit(f"expected {converted} part(s) converted:\n{proc.stdout}")
 
 
 def render_all(data: Path, folder: Path) -> list[Path]:
@@ -153,29 +157,28 @@ def run_all(tmp: Path, repeat: int, synth: Callable[..., str]
     cold_runs = []
     for i in range(repeat):
         out = tmp / f"c{i}"
-        cold_runs.append(timed(lambda out=out: ctg_build(REFERENCE, out, memory), 1))
+        cold_runs.append(timed(lambda out=out: ctg_build(REFERENCE, out, memory,
+                                                         converted=len(files)), 1))
     rows["c"] = statistics.median(cold_runs)
-    rows["d"] = timed(lambda: ctg_build(REFERENCE, tmp / "c0", memory), repeat)
+    rows["d"] = timed(lambda: ctg_build(REFERENCE, tmp / "c0", memory, converted=0), repeat)
     changed = tmp / "changed.yaml"
     change_one_commune(REFERENCE, changed)
-    # alternate the two data files so every run really has one changed commune
-    e_runs = []
-    for i in range(repeat):
-        data = changed if i % 2 == 0 else REFERENCE
-        e_runs.append(timed(lambda data=data: ctg_build(data, tmp / "c0", memory), 1))
-    rows["e_off"] = statistics.median(e_runs)
+    # alternate the two data files so that every run really has one changed commune
+    versions = iter([changed, REFERENCE] * (2 * repeat))
+
+    def one_commune(server: bool) -> None:
+        ctg_build(next(versions), tmp / "c0", memory, server, converted=1)
+
+    rows["e_off"] = statistics.median(timed(lambda: one_commune(False), 1)
+                                      for _ in range(repeat))
     # as a coordinator gets it: the first build left a warm build server
     server("start")
-    e_runs = []
-    for i in range(repeat):
-        data = changed if i % 2 == 0 else REFERENCE
-        e_runs.append(timed(lambda data=data: ctg_build(data, tmp / "c0", memory, True), 1))
-    rows["e"] = statistics.median(e_runs)
+    rows["e"] = statistics.median(timed(lambda: one_commune(True), 1) for _ in range(repeat))
     rows["_server_kib"] = server_memory(server("status"))
     server("stop")
     big = tmp / "synthetic-50.yaml"
     big.write_text(synth(50), encoding="utf-8")
-    rows["f"] = timed(lambda: ctg_build(big, tmp / "f", memory), 1)
+    rows["f"] = timed(lambda: ctg_build(big, tmp / "f", memory, converted=51), 1)
     rows["_communes_c"] = 13
     rows["_communes_f"] = 50
     rows["_docs"] = len(files)
