@@ -44,6 +44,7 @@ from pyhanko.sign.validation.status import (
 from pyhanko_certvalidator import ValidationContext
 
 from .diffcache import CachingDiffPolicy, RevisionStep
+from .digests import prime_digests
 from .exceptions import VerificationError
 from .identity import CertIdentity, identity_of, match_signer
 from .model import ExpectedSigner
@@ -96,6 +97,7 @@ async def async_verify_document(pdf: str | os.PathLike[str], *,
     data = _read(pdf)
     reader = _open(pdf, data)
     embedded, broken = _collect(reader)
+    _prime_digests(embedded, data)
     dss = _dss_data(_read_dss(reader))
     vc = _validation_context(trust_roots, dss, offline, validation_time,
                              validation_context_kwargs)
@@ -179,6 +181,14 @@ def _collect(reader: PdfFileReader
             broken.append((str(name), f"the signature cannot be parsed: {exc}"))
     found.sort(key=lambda item: item[0])
     return [emb for _, emb in found], broken
+
+
+def _prime_digests(embedded: list[EmbeddedPdfSignature], data: bytes) -> None:
+    """Byte-range digests of all signatures at once (pyHanko computes any left out)."""
+    try:
+        prime_digests(embedded, data)
+    except Exception:  # noqa: BLE001 - pyHanko then hashes each signature itself
+        log.debug("shared digest computation failed", exc_info=True)
 
 
 def _read_dss(reader: PdfFileReader) -> DocumentSecurityStore | None:

@@ -362,6 +362,37 @@ def linear_time_equals_pyhanko(pdf: Path) -> None:
             assert step.changed_fields == frozenset(result.changed_form_fields)
 
 
+def test_shared_prefix_digests_are_pyhankos(world: World, tmp_path: Path) -> None:
+    from signers.digests import prime_digests
+    from signers.verify import _collect
+
+    lta = archive(world, world.signed[2], tmp_path / "lta.pdf")  # with document timestamps
+    for pdf in (world.signed[HONEST], lta):
+        data = pdf.read_bytes()
+        ours, _ = _collect(PdfFileReader(io.BytesIO(data), strict=False))
+        theirs, _ = _collect(PdfFileReader(io.BytesIO(data), strict=False))
+        assert prime_digests(ours, data) == len(ours) > 1
+        for mine, reference in zip(ours, theirs, strict=True):
+            assert mine.external_digests == {
+                reference.external_md_algorithm: reference.compute_digest()}
+
+
+def test_irregular_byte_ranges_are_left_to_pyhanko(world: World) -> None:
+    from signers.digests import prime_digests
+    from signers.verify import _collect
+
+    data = world.honest.read_bytes()
+    embedded, _ = _collect(PdfFileReader(io.BytesIO(data), strict=False))
+    first, second, third = embedded[:3]
+    a, b, c, d = (int(v) for v in first.byte_range)
+    first.byte_range = [1, a - 1, b, d]  # not from the start of the file
+    second.byte_range = [0, a, b]  # not two ranges
+    third.byte_range = [0, len(data), len(data), 1]  # beyond the end of the file
+    assert prime_digests(embedded, data) == len(embedded) - 3
+    assert not first.external_digests and not second.external_digests
+    assert not third.external_digests
+
+
 def test_linear_time_machinery_matches_pyhanko(world: World, tmp_path: Path) -> None:
     linear_time_equals_pyhanko(world.signed[HONEST])
     linear_time_equals_pyhanko(archive(world, world.signed[2], tmp_path / "lta.pdf"))
