@@ -45,7 +45,7 @@ from pyhanko.sign.diff_analysis.rules.form_field_rules import SigFieldCreationRu
 from pyhanko.sign.fields import FieldMDPSpec, MDPPerm
 
 from .formlist import ListingFormRule
-from .refgraph import ReferenceGraph, accelerate
+from .refgraph import ReferenceGraph, accelerate, forget_superseded
 
 __all__ = ["CachingDiffPolicy", "RevisionStep"]
 
@@ -72,6 +72,8 @@ class RevisionStep:
     """pyHanko's judgment of the step, computed without any MDP restriction."""
     updates: tuple[_SeenUpdate, ...] = field(default=())
     """Form updates seen in the step, for the per-signature FieldMDP/DocMDP checks."""
+    dss: bool = False
+    """Whether the catalog of the newer revision has a document security store."""
 
     @property
     def suspicious(self) -> bool:
@@ -209,6 +211,10 @@ class CachingDiffPolicy(DiffPolicy):
             changed |= step.result.changed_form_fields
         return DiffResult(level, changed)
 
+    def forget(self) -> None:
+        """Drop the cached steps and the reference graph (the next use starts afresh)."""
+        self._reader, self._steps, self._graph = None, {}, None
+
     def steps(self, reader: PdfFileReader) -> list[RevisionStep]:
         """Every step of the file, revision 1 to the last (computed on demand)."""
         return [self.step(reader, r) for r in range(1, reader.xrefs.total_revisions)]
@@ -246,8 +252,14 @@ class CachingDiffPolicy(DiffPolicy):
             log.debug("difference analysis of revision %d failed", revision, exc_info=True)
             result = SuspiciousModification(
                 f"difference analysis of revision {revision} failed: {exc!r}")
+        finally:
+            if self._graph is not None:
+                self._graph.release(old)
         seen = recorder.seen if recorder else []
-        return RevisionStep(revision, result, tuple(_seen(u) for u in seen))
+        step = RevisionStep(revision, result, tuple(_seen(u) for u in seen), _has_dss(new))
+        if self._accelerate:
+            forget_superseded(reader, revision)
+        return step
 
 
     def _install_paths(self, old: HistoricalResolver) -> None:
@@ -273,6 +285,14 @@ def _graph_for(reader: PdfFileReader) -> ReferenceGraph | None:
         return ReferenceGraph(reader)
     except ValueError:
         return None
+
+
+def _has_dss(view: HistoricalResolver) -> bool:
+    try:
+        return "/DSS" in view.root
+    except Exception:  # noqa: BLE001 - an unreadable catalog has no usable DSS
+        log.debug("cannot read the catalog of revision %d", view.revision, exc_info=True)
+        return False
 
 
 def _seen(upd: FormUpdate) -> _SeenUpdate:

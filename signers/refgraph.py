@@ -30,7 +30,7 @@ from pyhanko.pdf_utils.xref import ObjStreamRef
 
 from .skelscan import UNSURE, PrunedArray, PrunedDict, prune, scan_skeleton, value_span
 
-__all__ = ["ReferenceGraph", "accelerate"]
+__all__ = ["ReferenceGraph", "accelerate", "forget_superseded", "release"]
 
 _Ref = generic.Reference
 ConsList = misc.ConsList
@@ -38,6 +38,10 @@ TRAILER = "<trailer>"
 """Stands for the trailer dictionary as a parent."""
 _BUDGET = 20_000
 """Upward searches giving up beyond this many partial paths (the full walk takes over)."""
+_KEPT_INDEXES = 2
+"""Parent indexes kept (the latest revisions'): each one maps every object of the file,
+so keeping one per revision would make memory, and the garbage collector's passes over
+it, grow as signatures × document size."""
 
 
 _Dict = PrunedDict
@@ -105,7 +109,16 @@ class ReferenceGraph:
         if index is None:
             index = self._full_index(revision)
         self._parents[revision] = index
+        while len(self._parents) > _KEPT_INDEXES:  # revisions are analysed in order
+            del self._parents[next(iter(self._parents))]
         return index
+
+    def release(self, resolver: HistoricalResolver) -> None:
+        """Let ``resolver`` forget the search state behind its reverse cross-reference
+        map (the paths found so far stay; later queries start a new search)."""
+        usages = resolver._indirect_object_access_cache
+        if isinstance(usages, _LazyUsages):
+            usages.search = None
 
     def _full_index(self, revision: int) -> dict[_Ref, frozenset[tuple[Any, tuple[Any, ...]]]]:
         found: dict[_Ref, set[tuple[Any, tuple[Any, ...]]]] = defaultdict(set)
@@ -594,42 +607,116 @@ def _install_xref_lookups(xrefs: Any, sections: list[Any],
 
 
 def _install_parse_cache(reader: PdfFileReader) -> None:
-    read = reader._read_object
-    parsed: dict[Any, Any] = {}
-    same_bytes: dict[Any, Any] = {}
-    data: list[bytes | None] = []
+    cache = _ParseCache(reader)
+    reader._read_object = cache  # type: ignore[method-assign]
+    reader._signers_parse_cache = cache  # type: ignore[attr-defined]
 
-    def by_content(ref: Any, marker: int, flags: tuple[bool, bool]) -> Any:
-        """Key of an object version by its value bytes (``None``: not comparable)."""
-        if reader.security_handler is not None:
-            return None
-        if not data:
-            data.append(_file_bytes(reader))
-        if data[0] is None:
-            return None
-        span = value_span(data[0], marker, _Ref(ref.idnum, ref.generation))
-        if span is None:
-            return None
-        return (ref.idnum, ref.generation, *flags, data[0][span[0]:span[1]])
 
-    def _read_object(ref: Any, marker: Any, never_decrypt: bool = False,
-                     as_metadata_stream: bool = False) -> Any:
+class _ParseCache:
+    """Parsed object versions of one reader, by file offset and by value bytes."""
+
+    def __init__(self, reader: PdfFileReader) -> None:
+        self.reader = reader
+        self.read = reader._read_object
+        self.parsed: dict[Any, tuple[Any, Any]] = {}
+        """(object, its value-bytes key or ``None``) by (ref, offset, flags)."""
+        self.same_bytes: dict[Any, list[Any]] = {}
+        """[object, number of versions using it] by value-bytes key."""
+        self.data: list[bytes | None] = []
+
+    def __call__(self, ref: Any, marker: Any, never_decrypt: bool = False,
+                 as_metadata_stream: bool = False) -> Any:
         if not isinstance(marker, int):
-            return read(ref, marker, never_decrypt=never_decrypt,
-                        as_metadata_stream=as_metadata_stream)
+            return self.read(ref, marker, never_decrypt=never_decrypt,
+                             as_metadata_stream=as_metadata_stream)
         key = (ref.idnum, ref.generation, marker, never_decrypt, as_metadata_stream)
         try:
-            return parsed[key]
+            return self.parsed[key][0]
         except KeyError:
             pass
-        content = by_content(ref, marker, (never_decrypt, as_metadata_stream))
-        obj = same_bytes.get(content) if content is not None else None
-        if obj is None:
-            obj = read(ref, marker, never_decrypt=never_decrypt,
-                       as_metadata_stream=as_metadata_stream)
+        content = self._by_content(ref, marker, (never_decrypt, as_metadata_stream))
+        shared = self.same_bytes.get(content) if content is not None else None
+        if shared is None:
+            obj = self.read(ref, marker, never_decrypt=never_decrypt,
+                            as_metadata_stream=as_metadata_stream)
             if content is not None:
-                same_bytes[content] = obj
-        parsed[key] = obj
+                self.same_bytes[content] = shared = [obj, 0]
+        else:
+            obj = shared[0]
+        if shared is not None:
+            shared[1] += 1
+        self.parsed[key] = (obj, content)
         return obj
 
-    reader._read_object = _read_object  # type: ignore[method-assign]
+    def _by_content(self, ref: Any, marker: int, flags: tuple[bool, bool]) -> Any:
+        """Key of an object version by its value bytes (``None``: not comparable)."""
+        if self.reader.security_handler is not None:
+            return None
+        if not self.data:
+            self.data.append(_file_bytes(self.reader))
+        data = self.data[0]
+        if data is None:
+            return None
+        span = value_span(data, marker, _Ref(ref.idnum, ref.generation))
+        if span is None:
+            return None
+        return (ref.idnum, ref.generation, *flags, data[span[0]:span[1]])
+
+    def forget(self, ref: Any, marker: int) -> None:
+        """Drop the parsed version of ``ref`` stored at ``marker``."""
+        for flags in ((False, False), (False, True), (True, False), (True, True)):
+            entry = self.parsed.pop((ref.idnum, ref.generation, marker, *flags), None)
+            if entry is None or entry[1] is None:
+                continue
+            shared = self.same_bytes[entry[1]]
+            shared[1] -= 1
+            if not shared[1]:
+                del self.same_bytes[entry[1]]
+
+    def clear(self) -> None:
+        self.parsed.clear()
+        self.same_bytes.clear()
+
+
+def forget_superseded(reader: PdfFileReader, revision: int) -> None:
+    """Forget the historical view of ``revision - 1`` and the parsed versions, as of
+    ``revision - 1``, of the objects ``revision`` rewrites or frees.
+
+    An analysis that moves forward through the revisions needs neither again: without
+    this, an object rewritten by every signature (the catalog, whose page labels grow
+    with the annexes) stays in memory once per revision, and the garbage collector's
+    passes grow as signatures × document size. Anything asked for again is parsed
+    again."""
+    view = reader._historical_resolver_cache.pop(revision - 1, None)
+    if view is not None:
+        view.cache.clear()
+        view._indirect_object_access_cache = None
+    cache = getattr(reader, "_signers_parse_cache", None)
+    if not isinstance(cache, _ParseCache):
+        return
+    xrefs = reader.xrefs
+    for ref in [*xrefs.explicit_refs_in_revision(revision),
+                *xrefs.refs_freed_in_revision(revision)]:
+        marker = xrefs.get_historical_ref(ref, revision - 1)
+        if isinstance(marker, int):
+            cache.forget(ref, marker)
+
+
+def release(reader: PdfFileReader) -> None:
+    """Drop what ``reader`` and its historical views have parsed and cached.
+
+    Parsed objects refer back to their reader, so once the reader is no longer used
+    they are cyclic garbage that only a full garbage-collector pass frees: a pass over
+    every object of the process, made in the middle of whatever runs next. Clearing
+    the caches frees them at once. The reader stays usable (objects are parsed again
+    on demand)."""
+    cache = getattr(reader, "_signers_parse_cache", None)
+    if isinstance(cache, _ParseCache):
+        cache.clear()
+    views = reader._historical_resolver_cache
+    for view in views.values():
+        view.cache.clear()
+        view._indirect_object_access_cache = None
+    views.clear()
+    reader.resolved_objects.clear()
+    reader._embedded_signatures = None

@@ -49,7 +49,7 @@ from .exceptions import VerificationError
 from .identity import CertIdentity, identity_of, match_signer
 from .model import ExpectedSigner
 from .nameprep import install_name_prep_cache
-from .refgraph import accelerate
+from .refgraph import accelerate, release
 from .report import DocumentReport, RevisionReport, SignatureReport
 from .skelscan import install_fast_hex_reader
 
@@ -110,7 +110,10 @@ async def async_verify_document(pdf: str | os.PathLike[str], *,
     finally:
         await vc.aclose()
     reports += [_broken_report(name, reason, by_field) for name, reason in broken]
-    return _summarise(str(pdf), data, doc, reports, expected)
+    try:
+        return _summarise(str(pdf), data, doc, reports, expected)
+    finally:
+        doc.close()
 
 
 @dataclass
@@ -130,6 +133,12 @@ class _DocFacts:
             except Exception:  # noqa: BLE001 - a broken signature names no revision
                 log.debug("cannot locate the revision of %s", emb.field_name, exc_info=True)
 
+    def close(self) -> None:
+        """Free the parsed document now (the report holds plain values only)."""
+        self.policy.forget()
+        self.embedded.clear()
+        release(self.reader)
+
     def steps(self) -> list[RevisionStep]:
         """The analysed steps after the first signed revision."""
         first = min(self.made_by, default=self.reader.xrefs.total_revisions)
@@ -138,9 +147,9 @@ class _DocFacts:
 
     @cached_property
     def dss_revisions(self) -> list[int]:
-        """Revisions whose catalog has a document security store."""
-        total = self.reader.xrefs.total_revisions
-        return [r for r in range(total) if "/DSS" in self.reader.get_historical_root(r)]
+        """Revisions after the first signed one whose catalog has a document security
+        store."""
+        return [step.revision for step in self.steps() if step.dss]
 
 
 # -- reading ---------------------------------------------------------------------------

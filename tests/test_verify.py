@@ -26,6 +26,7 @@ from pyhanko_certvalidator import ValidationContext
 from ctgdocs.cli import ExitCode, main
 from signers.credentials import Pkcs12Credentials
 from signers.demo_pki import DemoPki, DemoSubject, create_demo_pki, revoke
+from signers.diffcache import RevisionStep
 from signers.fields import add_signature_fields
 from signers.ltv import add_long_term_validation
 from signers.model import ExpectedSigner, FieldSpec
@@ -340,7 +341,8 @@ def linear_time_equals_pyhanko(pdf: Path) -> None:
     accelerate(ours)
     graph = ReferenceGraph(ours)
     policy = CachingDiffPolicy()
-    for revision in range(ours.xrefs.total_revisions):
+    total = ours.xrefs.total_revisions
+    for revision in range(total):
         theirs = PdfFileReader(io.BytesIO(data), strict=False)
         view = theirs.get_historical_resolver(revision)
         view._load_reverse_xref_cache()
@@ -352,6 +354,7 @@ def linear_time_equals_pyhanko(pdf: Path) -> None:
             continue
         step = policy.step(ours, revision)
         old = theirs.get_historical_resolver(revision - 1)
+        assert step.dss == ("/DSS" in theirs.get_historical_root(revision)), revision
         try:
             result = DEFAULT_DIFF_POLICY.apply(old, theirs.get_historical_resolver(revision))
         except (SuspiciousModification, PdfReadError):  # ours fails closed on both
@@ -360,6 +363,15 @@ def linear_time_equals_pyhanko(pdf: Path) -> None:
             assert not step.suspicious, (revision, step.result)
             assert step.level == result.modification_level
             assert step.changed_fields == frozenset(result.changed_form_fields)
+    # the analysis forgets what it has moved past: going backwards, on the same reader,
+    # parses it again and finds the same steps
+    backwards = CachingDiffPolicy()
+    for revision in reversed(range(1, total)):
+        assert _facts(backwards.step(ours, revision)) == _facts(policy.step(ours, revision))
+
+
+def _facts(step: RevisionStep) -> tuple[object, ...]:
+    return (step.suspicious, step.level, step.changed_fields, step.updates, step.dss)
 
 
 def test_shared_prefix_digests_are_pyhankos(world: World, tmp_path: Path) -> None:
