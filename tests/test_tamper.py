@@ -87,6 +87,36 @@ def test_incremental_update_after_fifth_signature(world: World, tmp_path: Path,
     linear_time_equals_pyhanko(pdf)
 
 
+def _with_orphans(src: Path, dst: Path) -> Path:
+    """An update adding objects nothing refers to (one alone, a chain of two), next to
+    a new object an existing page does refer to."""
+    with src.open("rb") as f:
+        w = IncrementalPdfFileWriter(io.BytesIO(f.read()), strict=False)
+    w.add_object(generic.DictionaryObject({generic.NameObject("/Lone"): generic.NullObject()}))
+    tail = w.add_object(generic.StreamObject(stream_data=b"orphan"))
+    w.add_object(generic.DictionaryObject({generic.NameObject("/Next"): tail}))
+    page = w.root["/Pages"]["/Kids"][0].get_object()
+    annot = w.add_object(generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Annot"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Text"),
+        generic.NameObject("/Rect"): generic.ArrayObject(
+            [generic.NumberObject(v) for v in (300, 700, 320, 720)])}))
+    page[generic.NameObject("/Annots")] = generic.ArrayObject([annot])
+    w.update_container(page)
+    out = io.BytesIO()
+    w.write(out)
+    dst.write_bytes(out.getvalue())
+    return dst
+
+
+def test_orphaned_objects_after_fifth_signature(world: World, tmp_path: Path) -> None:
+    pdf = _with_orphans(world.honest, tmp_path / "orphans.pdf")
+    linear_time_equals_pyhanko(pdf)
+    report = world.verify(pdf)
+    _check_named_after_fifth(report)  # the annotation is not a legitimate change
+    assert_parity(report, pdf, world)
+
+
 def test_bytes_appended_after_last_eof(world: World, tmp_path: Path) -> None:
     pdf = tmp_path / "appended.pdf"
     pdf.write_bytes(world.honest.read_bytes() + b"\n%% not part of any revision\n1 0 obj\n")
