@@ -8,7 +8,8 @@
 (d) ``ctg verify`` on a 53-signature package; (e) the baseline on it;
 (f) verdict parity between ``ctg verify`` (pyHanko's judgment inside it) and the baseline,
     on both packages and on a tampered copy of the 16-signature one.
-Targets: (b) ≤ 0.6 × (c); (d) ≤ 3.5 × (b); (f) no mismatch.
+Targets: (b) ≤ 0.6 × (c); (d) ≤ 3.5 × (b); (f) no mismatch. Every timed run starts after
+an untimed full garbage collection, so that no run pays for the garbage of the one before.
 
 Packages (each with its ``build.json``): ``--package PDF`` / ``--package53 PDF`` when given;
 otherwise the real LibreOffice packages built (incrementally) with the ctgdocs API under
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import json
 import shutil
@@ -203,9 +205,15 @@ def baseline(pdf: Path, root: Path) -> list[tuple[str, bool]]:
 
 
 def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """Smallest wall time of ``repeat`` runs, and the last result."""
+    """Smallest wall time of ``repeat`` runs, and the last result.
+
+    Each run starts after a full garbage collection (not timed): otherwise a run pays,
+    whenever its allocations trigger a full collection, for freeing what the previous
+    one left in reference cycles (pyHanko's plain validation leaves about a million
+    objects), and which run pays depends on the order and on luck."""
     best, result = float("inf"), None
     for _ in range(repeat):
+        gc.collect()
         started = time.perf_counter()
         result = fn()
         best = min(best, time.perf_counter() - started)
