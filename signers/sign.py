@@ -44,6 +44,7 @@ from .atomic import atomic_write_bytes
 from .credentials import Credentials, open_signer
 from .diffcache import CachingDiffPolicy
 from .exceptions import SigningError, SigningRefused
+from .fastread import install_fast_string_reader
 from .identity import identity_of, match_signer
 from .model import ExpectedSigner
 from .refgraph import accelerate
@@ -148,6 +149,7 @@ def seal_package(src: str | os.PathLike[str], dst: str | os.PathLike[str],
 
 _read_hex_string = read_hex_string  # pyHanko's reader reads hex strings byte by byte
 install_fast_hex_reader()
+install_fast_string_reader()  # and literal strings (each field lock names every field)
 
 
 # --------------------------------------------------------------------------- document

@@ -46,6 +46,7 @@ from pyhanko_certvalidator import ValidationContext
 from .diffcache import CachingDiffPolicy, RevisionStep
 from .digests import prime_digests
 from .exceptions import VerificationError
+from .fastread import install_fast_string_reader
 from .identity import CertIdentity, identity_of, match_signer
 from .model import ExpectedSigner
 from .nameprep import install_name_prep_cache
@@ -57,6 +58,7 @@ __all__ = ["async_verify_document", "verify_document"]
 
 log = logging.getLogger(__name__)
 install_fast_hex_reader()  # signature /Contents: pyHanko reads hex byte by byte
+install_fast_string_reader()  # field locks: every signature names every other field
 install_name_prep_cache()  # certificate names are compared again and again
 
 _COVERAGE = {

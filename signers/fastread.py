@@ -1,0 +1,121 @@
+"""Block-wise literal strings and table-based PDFDocEncoding for pyHanko's parser.
+
+pyHanko reads a literal string ``( … )`` one byte per ``read(1)`` call and decodes
+PDFDocEncoding one character per generator step. A signed package holds many strings:
+every signature's FieldMDP lock and every field's ``/Lock`` list the other fields by
+name, so a package with *n* signatures holds about *n*² names, and reading them that
+way cost more than the signatures they belong to.
+
+:func:`read_string_literal_bytes` and :func:`decode_pdfdocencoding` give exactly pyHanko's
+results. Whatever they are not sure of (a string longer than the block read, an escape
+pyHanko rejects or reads oddly, a byte PDFDocEncoding does not define) is handed to
+pyHanko's own function, which then gives its own result or its own error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["decode_pdfdocencoding", "install_fast_string_reader",
+           "read_string_literal_bytes"]
+
+_BLOCK = 4096
+_BODY = re.compile(rb"(?:[^()\\]|\\.)*", re.DOTALL)
+"""A run of string bytes up to the next parenthesis that is not escaped."""
+_ESCAPE = re.compile(rb"\\(?:([0-9]{1,3})|([\r\n])[\r\n]?|(.))", re.DOTALL)
+"""An escape: up to three digits, a line break (of one or two characters), or a byte."""
+_SELF_ESCAPED = b"() /%<>[]#_&$\\"
+_CONTROL_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+_OCTAL = re.compile(rb"[0-7]+\Z")
+
+_original_read: Callable[[Any], bytes] | None = None
+_original_decode: Callable[[Any], str] | None = None
+_decode_table: dict[int, str] = {}
+_defined_bytes = b""
+
+
+class _Unsure(Exception):
+    pass
+
+
+def read_string_literal_bytes(stream: Any) -> bytes:
+    """pyHanko's ``_read_string_literal_bytes``: the bytes of the literal string whose
+    opening parenthesis is next in ``stream``, which is left after the closing one."""
+    assert _original_read is not None, "install_fast_string_reader() first"
+    start = stream.tell()
+    stream.read(1)
+    try:
+        value, used = _literal(stream.read(_BLOCK))
+    except _Unsure:
+        stream.seek(start)
+        return _original_read(stream)
+    stream.seek(start + 1 + used)
+    return value
+
+
+def _literal(buf: bytes) -> tuple[bytes, int]:
+    """(string bytes, bytes used up to the closing parenthesis) read from ``buf``."""
+    pos, depth = 0, 1
+    while True:
+        run = _BODY.match(buf, pos)
+        pos = run.end() if run is not None else pos
+        if pos >= len(buf) or buf[pos] not in b"()":
+            raise _Unsure  # the string goes on past the block (or the file ends)
+        depth += 1 if buf[pos] == ord("(") else -1
+        pos += 1
+        if depth == 0:
+            body = buf[:pos - 1]
+            return (_ESCAPE.sub(_unescape, body) if b"\\" in body else body), pos
+
+
+def _unescape(escape: re.Match[bytes]) -> bytes:
+    """What an escape sequence stands for, as pyHanko reads it."""
+    digits, line_break, char = escape.groups()
+    if digits is not None:
+        if not _OCTAL.match(digits) or int(digits, 8) > 255:
+            raise _Unsure  # pyHanko raises ValueError
+        return bytes((int(digits, 8),))
+    if line_break is not None:
+        return b""  # an escaped line break is dropped
+    if char in _SELF_ESCAPED:
+        return char
+    if char in _CONTROL_ESCAPES:
+        return _CONTROL_ESCAPES[char]
+    raise _Unsure  # pyHanko raises PdfReadError
+
+
+def decode_pdfdocencoding(byte_array: Any) -> str:
+    """pyHanko's ``decode_pdfdocencoding``, through a translation table."""
+    assert _original_decode is not None, "install_fast_string_reader() first"
+    if not isinstance(byte_array, (bytes, bytearray)) or \
+            byte_array.translate(None, _defined_bytes):
+        return _original_decode(byte_array)  # raises on the undefined byte
+    return bytes(byte_array).decode("latin-1").translate(_decode_table)
+
+
+def install_fast_string_reader() -> None:
+    """Make pyHanko's parser use the functions above (once; only if pyHanko still has
+    the one-argument functions and the encoding table they replace)."""
+    global _original_read, _original_decode, _decode_table, _defined_bytes
+    from pyhanko.pdf_utils import generic
+
+    read = getattr(generic, "_read_string_literal_bytes", None)
+    decode = getattr(generic, "decode_pdfdocencoding", None)
+    table = getattr(generic, "_pdfDocEncoding", None)
+    if read is read_string_literal_bytes or read is None or decode is None:
+        return
+    if not (_one_argument(read) and _one_argument(decode) and isinstance(table, tuple)
+            and len(table) == 256):
+        return
+    _original_read, _original_decode = read, decode
+    _decode_table = dict(enumerate(table))
+    _defined_bytes = bytes(b for b in range(256) if table[b] != "\u0000")
+    generic._read_string_literal_bytes = read_string_literal_bytes
+    generic.decode_pdfdocencoding = decode_pdfdocencoding
+
+
+def _one_argument(fn: Any) -> bool:
+    code = getattr(fn, "__code__", None)
+    return code is not None and code.co_argcount == 1
