@@ -18,6 +18,7 @@ canonical path, ``/Parent`` skipped, the structure tree entered only from the ro
 from __future__ import annotations
 
 import io
+import weakref
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
@@ -28,7 +29,15 @@ from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader, RawPdfPath
 from pyhanko.pdf_utils.xref import ObjStreamRef
 
-from .skelscan import UNSURE, PrunedArray, PrunedDict, prune, scan_skeleton, value_span
+from .skelscan import (
+    UNSURE,
+    PrunedArray,
+    PrunedDict,
+    prune,
+    repeats_value,
+    scan_skeleton,
+    value_span,
+)
 
 __all__ = ["ReferenceGraph", "accelerate", "forget_superseded", "release"]
 
@@ -76,6 +85,7 @@ class ReferenceGraph:
         self.reader = reader
         self._data = _file_bytes(reader)
         self._skeletons: dict[Any, Any] = {}
+        self._pruned_objects: dict[int, tuple[weakref.ref[Any], Any]] = {}
         self._parents: dict[int, dict[_Ref, frozenset[tuple[Any, tuple[Any, ...]]]]] = {}
         self._trees: dict[int, _Trees] = {}
         self._tree_deps: dict[int, tuple[frozenset[_Ref], Any]] = {}
@@ -238,12 +248,28 @@ class ReferenceGraph:
         except KeyError:
             pass
         result = UNSURE
-        if self._data is not None and len(key) == 3 and isinstance(key[2], int):
-            result = scan_skeleton(self._data, key[2], ref, self._current_value)
+        if len(key) == 3 and isinstance(key[2], int):
+            parsed = _parsed_already(self.reader, ref, key[2])
+            if parsed is not None:  # pruning it is cheaper than scanning the bytes
+                result = self._pruned(parsed)
+            elif self._data is not None:
+                result = scan_skeleton(self._data, key[2], ref, self._current_value)
         if result is UNSURE:
             obj = self.reader.get_object(ref, revision, transparent_decrypt=False)
             result = _prune(obj)
         self._skeletons[key] = result
+        return result
+
+    def _pruned(self, parsed: Any) -> Any:
+        """The skeleton of a parsed object, pruned once (versions with the same value
+        bytes share one parsed object; this keeps none of them alive)."""
+        if not isinstance(parsed, (generic.DictionaryObject, generic.ArrayObject)):
+            return _prune(parsed)
+        known = self._pruned_objects.get(id(parsed))
+        if known is not None and known[0]() is parsed:
+            return known[1]
+        result = _prune(parsed)
+        self._pruned_objects[id(parsed)] = (weakref.ref(parsed), result)
         return result
 
     def _current_value(self, ref: _Ref) -> Any:
@@ -258,6 +284,12 @@ class ReferenceGraph:
             stream = self._version(_Ref(loc.obj_stream_id, 0), revision)
             return (ref.idnum, ref.generation, loc.ix_in_stream, stream)
         return (ref.idnum, ref.generation, loc)
+
+
+def _parsed_already(reader: PdfFileReader, ref: _Ref, marker: int) -> Any:
+    """The object version at ``marker``, if the reader's parse cache holds it."""
+    cache = getattr(reader, "_signers_parse_cache", None)
+    return cache.peek(ref, marker) if isinstance(cache, _ParseCache) else None
 
 
 def _file_bytes(reader: PdfFileReader) -> bytes | None:
@@ -557,7 +589,7 @@ def accelerate(reader: PdfFileReader) -> bool:
         for idnum in {*data.xrefs_in_objstm, *data.standard_xrefs, *data.freed}:
             mentions[idnum].append(ix)
     _install_xref_lookups(xrefs, sections, mentions)
-    _install_parse_cache(reader)
+    _install_parse_cache(reader, mentions)
     return True
 
 
@@ -606,8 +638,8 @@ def _install_xref_lookups(xrefs: Any, sections: list[Any],
     xrefs.get_introducing_revision = get_introducing_revision
 
 
-def _install_parse_cache(reader: PdfFileReader) -> None:
-    cache = _ParseCache(reader)
+def _install_parse_cache(reader: PdfFileReader, mentions: dict[int, list[int]]) -> None:
+    cache = _ParseCache(reader, mentions)
     reader._read_object = cache  # type: ignore[method-assign]
     reader._signers_parse_cache = cache  # type: ignore[attr-defined]
 
@@ -615,13 +647,17 @@ def _install_parse_cache(reader: PdfFileReader) -> None:
 class _ParseCache:
     """Parsed object versions of one reader, by file offset and by value bytes."""
 
-    def __init__(self, reader: PdfFileReader) -> None:
+    def __init__(self, reader: PdfFileReader, mentions: dict[int, list[int]]) -> None:
         self.reader = reader
         self.read = reader._read_object
+        self.mentions = mentions
+        """Cross-reference sections mentioning each object number."""
         self.parsed: dict[Any, tuple[Any, Any]] = {}
         """(object, its value-bytes key or ``None``) by (ref, offset, flags)."""
         self.same_bytes: dict[Any, list[Any]] = {}
         """[object, number of versions using it] by value-bytes key."""
+        self.last_value: dict[_Ref, bytes] = {}
+        """The value bytes of the version of each object scanned last."""
         self.data: list[bytes | None] = []
 
     def __call__(self, ref: Any, marker: Any, never_decrypt: bool = False,
@@ -648,19 +684,32 @@ class _ParseCache:
         self.parsed[key] = (obj, content)
         return obj
 
+    def peek(self, ref: Any, marker: int) -> Any:
+        """The object version at ``marker`` as parsed by default, if it is cached."""
+        entry = self.parsed.get((ref.idnum, ref.generation, marker, False, False))
+        return entry[0] if entry is not None else None
+
     def _by_content(self, ref: Any, marker: int, flags: tuple[bool, bool]) -> Any:
-        """Key of an object version by its value bytes (``None``: not comparable)."""
-        if self.reader.security_handler is not None:
+        """Key of an object version by its value bytes (``None``: not comparable, or
+        the object has a single version, which nothing could share)."""
+        if self.reader.security_handler is not None or \
+                len(self.mentions.get(ref.idnum, ())) < 2:
             return None
         if not self.data:
             self.data.append(_file_bytes(self.reader))
         data = self.data[0]
         if data is None:
             return None
-        span = value_span(data, marker, _Ref(ref.idnum, ref.generation))
-        if span is None:
-            return None
-        return (ref.idnum, ref.generation, *flags, data[span[0]:span[1]])
+        plain = _Ref(ref.idnum, ref.generation)
+        last = self.last_value.get(plain)
+        if last is not None and repeats_value(data, marker, plain, last):
+            value = last  # rewritten unchanged (the catalog, by every signature)
+        else:
+            span = value_span(data, marker, plain)
+            if span is None:
+                return None
+            value = self.last_value[plain] = data[span[0]:span[1]]
+        return (ref.idnum, ref.generation, *flags, value)
 
     def forget(self, ref: Any, marker: int) -> None:
         """Drop the parsed version of ``ref`` stored at ``marker``."""
@@ -676,6 +725,7 @@ class _ParseCache:
     def clear(self) -> None:
         self.parsed.clear()
         self.same_bytes.clear()
+        self.last_value.clear()
 
 
 def forget_superseded(reader: PdfFileReader, revision: int) -> None:

@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - such names then go to pyHanko's parser
     _decode_name = None
 
 __all__ = ["UNSURE", "PrunedArray", "PrunedDict", "install_fast_hex_reader", "prune",
-           "read_hex_string", "scan_skeleton", "value_span"]
+           "read_hex_string", "repeats_value", "scan_skeleton", "value_span"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,22 @@ def value_span(data: bytes, offset: int, ref: Reference) -> tuple[int, int] | No
         return (head.end(), end) if after is not None and after[1] == b"endobj" else None
     except (_Unsure, IndexError, ValueError):
         return None
+
+
+def repeats_value(data: bytes, offset: int, ref: Reference, value: bytes) -> bool:
+    """Whether the object ``ref`` stored at ``offset`` has exactly the value bytes
+    ``value`` (a span :func:`value_span` found for another version of it) with the same
+    kind of ending: then its :func:`value_span` is those bytes, without scanning them."""
+    head = _HEADER.match(data, offset)
+    if head is None or (int(head[1]), int(head[2])) != (ref.idnum, ref.generation):
+        return False
+    start, end = head.end(), head.end() + len(value)
+    if not value or not data.startswith(value, start):
+        return False
+    if value[-1:] not in b">])" and data[end:end + 1] not in (b" ", b"\t", b"\r", b"\n"):
+        return False  # a name, number or keyword: where it ends depends on what follows
+    after = _AFTER.match(data, end)
+    return after is not None and after[1] == b"endobj"
 
 
 def _scan(data: bytes, offset: int, ref: Reference,

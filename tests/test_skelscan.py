@@ -13,6 +13,7 @@ from signers.skelscan import (
     PrunedArray,
     PrunedDict,
     prune,
+    repeats_value,
     scan_skeleton,
     value_span,
 )
@@ -128,3 +129,32 @@ def test_same_value_bytes_share_one_parse(tmp_path: object) -> None:
     new = reader.get_object(Reference(1, 0), 1, transparent_decrypt=False)
     assert old is new
     assert reader.get_historical_root(0)["/Pages"] == reader.get_historical_root(1)["/Pages"]
+
+
+@pytest.mark.parametrize("n", range(1, len(BODIES) + 1))
+def test_repeated_value_is_recognised_without_scanning(n: int) -> None:
+    """A later version with the very same value bytes has the same span as a scan would
+    find; any other bytes, or a value whose end depends on what follows, is not."""
+    body = BODIES[n - 1]
+    variants = [body, body + b" ", body[:-1], body + b"0", body.replace(b" ", b"  ", 1)]
+    data, offsets = _pdf([*BODIES, *variants])
+    ref = Reference(n, 0)
+    span = value_span(data, offsets[n - 1], ref)
+    if span is None:
+        return
+    value = data[span[0]:span[1]]
+    for k in range(len(variants)):
+        offset = offsets[len(BODIES) + k]
+        moved = data[:offset] + b"%d 0 obj" % n + data[offset:].split(b" obj", 1)[1]
+        theirs = value_span(moved, offset, ref)
+        same = theirs is not None and moved[theirs[0]:theirs[1]] == value
+        assert repeats_value(moved, offset, ref, value) == same, (n, k)
+
+
+def test_repeated_value_needs_a_delimited_end() -> None:
+    data = b"7 0 obj\n12\nendobj\n7 0 obj\n12endobj\n7 0 obj\n123\nendobj\n"
+    ref = Reference(7, 0)
+    assert repeats_value(data, 0, ref, b"\n12")
+    assert not repeats_value(data, data.index(b"7 0 obj", 1), ref, b"\n12")
+    assert not repeats_value(data, data.rindex(b"7 0 obj"), ref, b"\n12")
+    assert not repeats_value(data, 0, Reference(8, 0), b"\n12")

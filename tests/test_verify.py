@@ -427,3 +427,28 @@ def test_expected_signers_from_convention_data(root: Path) -> None:
     first = signatories(conv)[0]
     assert expected[0].names == (first.person.full_name,)
     assert expected[0].label == first.capacity
+
+
+def test_lock_checks_are_pyhankos() -> None:
+    from pyhanko.pdf_utils.generic import ByteStringObject, TextStringObject
+    from pyhanko.sign.fields import FieldMDPAction, FieldMDPSpec
+
+    from signers.diffcache import _is_locked
+
+    names = ["a", "b", "a.b", "a.b.c", "ab", "a.bc", ".a", "a.", "", "x.y", "b.a", "a..b"]
+    scopes: list[list[object] | None] = [
+        None, [], ["a"], ["a.b"], ["b", "x"], [""], ["a."], [TextStringObject("a")],
+        [ByteStringObject(b"a"), "b"], names]
+    for action in FieldMDPAction:
+        for fields in scopes:
+            spec = FieldMDPSpec(action, fields)  # type: ignore[arg-type]
+            for name in names:
+                try:
+                    expected: object = spec.is_locked(name)
+                except TypeError as exc:
+                    expected = type(exc)
+                try:
+                    ours: object = _is_locked(spec, name)
+                except TypeError as exc:
+                    ours = type(exc)
+                assert ours == expected, (action, fields, name)
