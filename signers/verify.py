@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import re
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,12 +104,15 @@ async def async_verify_document(pdf: str | os.PathLike[str], *,
     dss = _dss_data(_read_dss(reader))
     vc = _validation_context(trust_roots, dss, offline, validation_time,
                              validation_context_kwargs)
-    policy = CachingDiffPolicy()
-    doc = _DocFacts(reader, policy, dss, embedded)
+    doc = _DocFacts.of(reader, CachingDiffPolicy(), dss, embedded)
     by_field = {e.field: e for e in expected or ()}
+    pending = deque(embedded)  # each signature's parsed CMS data is freed once checked
+    del embedded
+    reports = []
     try:
-        reports = [await _check_one(emb, vc, doc, by_field, expected is not None)
-                   for emb in embedded]
+        while pending:
+            reports.append(await _check_one(pending.popleft(), vc, doc, by_field,
+                                            expected is not None))
     finally:
         await vc.aclose()
     reports += [_broken_report(name, reason, by_field) for name, reason in broken]
@@ -125,20 +129,27 @@ class _DocFacts:
     reader: PdfFileReader
     policy: CachingDiffPolicy
     dss: _DssData
-    embedded: list[EmbeddedPdfSignature]
     made_by: dict[int, str] = field(default_factory=dict)
+    """Field of the signature or document timestamp each signed revision carries."""
+    timestamped: tuple[int, ...] = ()
+    """Revisions carrying a document timestamp."""
 
-    def __post_init__(self) -> None:
-        for emb in self.embedded:
+    @classmethod
+    def of(cls, reader: PdfFileReader, policy: CachingDiffPolicy, dss: _DssData,
+           embedded: Iterable[EmbeddedPdfSignature]) -> _DocFacts:
+        made_by, timestamped = {}, []
+        for emb in embedded:
             try:
-                self.made_by[emb.signed_revision] = str(emb.field_name)
+                made_by[emb.signed_revision] = str(emb.field_name)
+                if emb.sig_object_type == "/DocTimeStamp":
+                    timestamped.append(emb.signed_revision)
             except Exception:  # noqa: BLE001 - a broken signature names no revision
                 log.debug("cannot locate the revision of %s", emb.field_name, exc_info=True)
+        return cls(reader, policy, dss, made_by, tuple(timestamped))
 
     def close(self) -> None:
         """Free the parsed document now (the report holds plain values only)."""
         self.policy.forget()
-        self.embedded.clear()
         release(self.reader)
 
     def steps(self) -> list[RevisionStep]:
@@ -416,8 +427,7 @@ def _pades_level(emb: EmbeddedPdfSignature, status: PdfSignatureStatus | Documen
     dss_revs = [r for r in doc.dss_revisions if r > emb.signed_revision]
     if not dss_revs or not _dss_covers(doc.dss, status.signing_cert):
         return "B-T"
-    archived = any(e.sig_object_type == "/DocTimeStamp" and e.signed_revision > dss_revs[0]
-                   for e in doc.embedded)
+    archived = any(r > dss_revs[0] for r in doc.timestamped)
     return "B-LTA" if archived else "B-LT"
 
 
