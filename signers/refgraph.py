@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils.generic import EncryptedObjAccess
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader, RawPdfPath
 from pyhanko.pdf_utils.xref import ObjStreamRef
 
@@ -572,7 +573,10 @@ def accelerate(reader: PdfFileReader) -> bool:
       object versions on every access), and so is an object rewritten with the very
       same value bytes (the catalog, rewritten by every signature, whose page labels
       grow with the annexes). The bytes never change, and historical views copy the
-      objects they use, so results are identical.
+      objects they use, so results are identical;
+    * trailer entries (``trailer.raw_get``) of an unencrypted file: an absent key, such
+      as ``/Encrypt`` that every ``security_handler`` check asks for, was looked up in
+      every revision's trailer, through an exception each.
 
     Applies to this reader instance only; returns ``False`` (and changes nothing) for
     files with hybrid cross-reference sections."""
@@ -590,7 +594,38 @@ def accelerate(reader: PdfFileReader) -> bool:
             mentions[idnum].append(ix)
     _install_xref_lookups(xrefs, sections, mentions)
     _install_parse_cache(reader, mentions)
+    if reader.encrypt_dict is None:
+        _install_trailer_cache(reader.trailer)
     return True
+
+
+_ABSENT = object()
+
+
+def _install_trailer_cache(trailer: Any) -> None:
+    """Memoise ``trailer.raw_get`` while nothing is written to the trailer (a reader
+    never writes to its own)."""
+    raw_get = trailer.raw_get
+    found: dict[tuple[Any, Any, Any], Any] = {}
+
+    def cached_raw_get(key: Any, decrypt: Any = EncryptedObjAccess.TRANSPARENT,
+                       revision: Any = None) -> Any:
+        lookup = (key, decrypt, revision)
+        if trailer._new_changes or not isinstance(key, str) or \
+                not isinstance(revision, (int, type(None))):
+            return raw_get(key, decrypt, revision)
+        value = found.get(lookup, None)
+        if value is None:
+            try:
+                value = raw_get(key, decrypt, revision)
+            except KeyError:
+                value = _ABSENT
+            found[lookup] = value
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
+
+    trailer.raw_get = cached_raw_get
 
 
 def _install_xref_lookups(xrefs: Any, sections: list[Any],

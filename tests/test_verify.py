@@ -452,3 +452,23 @@ def test_lock_checks_are_pyhankos() -> None:
                 except TypeError as exc:
                     ours = type(exc)
                 assert ours == expected, (action, fields, name)
+
+
+def test_trailer_lookups_are_pyhankos(world: World) -> None:
+    from signers.refgraph import accelerate
+
+    def lookup(reader: PdfFileReader, key: str, revision: int | None) -> object:
+        try:
+            return reader.trailer.raw_get(key, revision=revision)
+        except KeyError:
+            return KeyError
+
+    data = world.honest.read_bytes()
+    ours = PdfFileReader(io.BytesIO(data), strict=False)
+    assert accelerate(ours)
+    theirs = PdfFileReader(io.BytesIO(data), strict=False)
+    keys = ["/Root", "/Info", "/Encrypt", "/Size", "/Prev", "/ID", "/XRefStm", "/Nothing"]
+    for revision in [None, *range(theirs.xrefs.total_revisions)]:
+        for key in keys * 2:  # the second time from the cache
+            assert lookup(ours, key, revision) == lookup(theirs, key, revision)
+    assert ours.security_handler is None and ours.encrypt_dict is None
