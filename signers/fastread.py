@@ -14,11 +14,12 @@ pyHanko's own function, which then gives its own result or its own error.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["decode_pdfdocencoding", "install_fast_string_reader",
+__all__ = ["decode_pdfdocencoding", "install_fast_string_reader", "read_array",
            "read_string_literal_bytes"]
 
 _BLOCK = 4096
@@ -29,8 +30,16 @@ _ESCAPE = re.compile(rb"\\(?:([0-9]{1,3})|([\r\n])[\r\n]?|(.))", re.DOTALL)
 _SELF_ESCAPED = b"() /%<>[]#_&$\\"
 _CONTROL_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
 _OCTAL = re.compile(rb"[0-7]+\Z")
+_NOT_OCTAL_ESCAPE = re.compile(rb"\\(?![0-3][0-7][0-7])")
+"""A backslash that does not start a three-digit octal escape below 400."""
+
+_STRING_ARRAY = re.compile(
+    rb"\[(?:[ \n\r\t\f\x00]*\((?:[^()\\]|\\.)*\))*[ \n\r\t\f\x00]*\]", re.DOTALL)
+"""An array of literal strings without nested parentheses, comments or other values."""
+_STRING_BODY = re.compile(rb"\(((?:[^()\\]|\\.)*)\)", re.DOTALL)
 
 _original_read: Callable[[Any], bytes] | None = None
+_original_array: Callable[..., Any] | None = None
 _original_decode: Callable[[Any], str] | None = None
 _decode_table: dict[int, str] = {}
 _defined_bytes = b""
@@ -66,8 +75,19 @@ def _literal(buf: bytes) -> tuple[bytes, int]:
         depth += 1 if buf[pos] == ord("(") else -1
         pos += 1
         if depth == 0:
-            body = buf[:pos - 1]
-            return (_ESCAPE.sub(_unescape, body) if b"\\" in body else body), pos
+            return _unescaped(buf[:pos - 1]), pos
+
+
+def _unescaped(body: bytes) -> bytes:
+    """The bytes a string body stands for."""
+    if b"\\" not in body:
+        return body
+    if _NOT_OCTAL_ESCAPE.search(body) is None:
+        # only three-digit octal escapes below 400 (a writer's usual escapes, like the
+        # "\\055" of every hyphen in the field locks): Python's own escape decoder reads
+        # them exactly as PDF does
+        return bytes(codecs.escape_decode(body)[0])
+    return _ESCAPE.sub(_unescape, body)
 
 
 def _unescape(escape: re.Match[bytes]) -> bytes:
@@ -86,6 +106,34 @@ def _unescape(escape: re.Match[bytes]) -> bytes:
     raise _Unsure  # pyHanko raises PdfReadError
 
 
+def read_array(stream: Any, container_ref: Any, in_content_stream: Any = None) -> Any:
+    """pyHanko's ``ArrayObject.read_from_stream``; an array made only of literal strings
+    (every field lock lists the field names) is read with one match."""
+    from pyhanko.pdf_utils import generic
+
+    assert _original_array is not None, "install_fast_string_reader() first"
+    if in_content_stream is None:
+        in_content_stream = generic.ContentOpReading.NO
+    start = stream.tell()
+    block = stream.read(_BLOCK)
+    whole = _STRING_ARRAY.match(block) if not in_content_stream else None
+    try:
+        if whole is None:
+            raise _Unsure
+        bodies = [_unescaped(body.group(1))
+                  for body in _STRING_BODY.finditer(block, 0, whole.end())]
+    except _Unsure:
+        stream.seek(start)
+        return _original_array(stream, container_ref, in_content_stream=in_content_stream)
+    stream.seek(start + whole.end())
+    items = []
+    for body in bodies:
+        item = generic.pdf_string(body)
+        item.container_ref = container_ref
+        items.append(item)
+    return generic.ArrayObject(items)
+
+
 def decode_pdfdocencoding(byte_array: Any) -> str:
     """pyHanko's ``decode_pdfdocencoding``, through a translation table."""
     assert _original_decode is not None, "install_fast_string_reader() first"
@@ -98,22 +146,26 @@ def decode_pdfdocencoding(byte_array: Any) -> str:
 def install_fast_string_reader() -> None:
     """Make pyHanko's parser use the functions above (once; only if pyHanko still has
     the one-argument functions and the encoding table they replace)."""
-    global _original_read, _original_decode, _decode_table, _defined_bytes
+    global _original_read, _original_decode, _original_array, _decode_table, _defined_bytes
     from pyhanko.pdf_utils import generic
 
     read = getattr(generic, "_read_string_literal_bytes", None)
     decode = getattr(generic, "decode_pdfdocencoding", None)
+    array = getattr(generic.ArrayObject, "read_from_stream", None)
     table = getattr(generic, "_pdfDocEncoding", None)
-    if read is read_string_literal_bytes or read is None or decode is None:
+    if read is read_string_literal_bytes or read is None or decode is None or array is None:
         return
     if not (_one_argument(read) and _one_argument(decode) and isinstance(table, tuple)
-            and len(table) == 256):
+            and len(table) == 256 and getattr(array, "__code__", None) is not None
+            and array.__code__.co_varnames[:3] == ("stream", "container_ref",
+                                                   "in_content_stream")):
         return
-    _original_read, _original_decode = read, decode
+    _original_read, _original_decode, _original_array = read, decode, array
     _decode_table = dict(enumerate(table))
     _defined_bytes = bytes(b for b in range(256) if table[b] != "\u0000")
     generic._read_string_literal_bytes = read_string_literal_bytes
     generic.decode_pdfdocencoding = decode_pdfdocencoding
+    generic.ArrayObject.read_from_stream = staticmethod(read_array)  # type: ignore[method-assign]
 
 
 def _one_argument(fn: Any) -> bool:

@@ -74,3 +74,46 @@ def test_installed_in_pyhankos_parser() -> None:
     assert generic.decode_pdfdocencoding is fastread.decode_pdfdocencoding
     value = generic.read_object(io.BytesIO(b"(caf\\351 \\(A1\\055\\))"), None)
     assert isinstance(value, generic.TextStringObject) and value == "café (A1-)"
+
+
+ARRAYS: list[bytes] = [
+    b"[]", b"[ ]", b"[(a)]", b"[ (caf\\055directeur) (maire\\055aniane) ]",
+    b"[\n(a)\r\n(b)\t(c)\x00(d)\x0c]", b"[(a)(b)]", b"[ (nested (paren)) ]", b"[ (a) % comment\n]",
+    b"[ (a) 1 ]", b"[ 1 0 R (a) ]", b"[ (bad \\8) ]", b"[ (x\\\ny) (\\101) ]", b"[ (a)",
+    b"[ (unterminated ]", b"[ <41> (a) ]", b"[ (" + b"x" * 5000 + b") ]",
+    b"[ " + b" ".join(b"(maire\\055%d)" % i for i in range(300)) + b" ]", b"(not an array)",
+]
+
+
+def _read_array(fn: object, data: bytes, tail: bytes) -> tuple[object, int]:
+    stream = io.BytesIO(b"<< /Fields " + data + tail)
+    stream.seek(11)
+    try:
+        value = fn(stream, "container")  # type: ignore[operator]
+    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+        return (type(exc), str(exc)), -1
+    items = [(type(v), v, getattr(v, "autodetected_encoding", None), v.container_ref)
+             for v in value]
+    return (type(value), items), stream.tell()
+
+
+@pytest.mark.parametrize("tail", [b" /Next 1 >>", b""], ids=["followed", "at-eof"])
+@pytest.mark.parametrize("data", ARRAYS)
+def test_arrays_read_as_pyhanko_reads_them(data: bytes, tail: bytes) -> None:
+    original = fastread._original_array
+    assert _read_array(fastread.read_array, data, tail) == _read_array(original, data, tail)
+
+
+def test_arrays_in_content_streams_are_left_to_pyhanko() -> None:
+    stream = io.BytesIO(b"[(a) (b)] TJ")
+    value = generic.ArrayObject.read_from_stream(
+        stream, None, in_content_stream=generic.ContentOpReading.GRAPHIC_OPS)
+    assert list(value) == ["a", "b"] and stream.tell() == 9
+
+
+def test_every_three_digit_escape_reads_as_pyhanko_reads_it() -> None:
+    for digits in itertools.product(b"0123456789", repeat=3):
+        for after in (b"", b"7", b"\\055"):
+            data = b"(a\\" + bytes(digits) + after + b"\\101b) tail"
+            assert _read(fastread.read_string_literal_bytes, data) == \
+                _read(ORIGINAL_READ, data), data
