@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -41,8 +42,14 @@ def run_verify(args: argparse.Namespace) -> int:
     from signers.report import render_table
     from signers.verify import verify_document
 
-    report = verify_document(args.pdf, expected=expected, trust_roots=args.trust,
-                             offline=args.offline)
+    # The libraries just imported live until the end: keep the cyclic garbage collector
+    # from walking their objects again at every full collection of the verification.
+    gc.freeze()
+    try:
+        report = verify_document(args.pdf, expected=expected, trust_roots=args.trust,
+                                 offline=args.offline)
+    finally:
+        gc.unfreeze()
     sys.stdout.write(report.to_json() + "\n" if args.json else render_table(report))
     return int(exit_code(report, complete=args.complete))
 
