@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -128,7 +129,7 @@ def build_package(data: Path, options: BuildOptions | None = None,
     try:
         return _build(data, opts, quick_key, converter, early_error, progress, started)
     finally:
-        if converter is not None and converter is not _KEPT.get("converter"):
+        if converter is not None and converter is not _kept:
             converter.close()
 
 
@@ -151,13 +152,14 @@ def _quick_result(opts: BuildOptions, quick_key: str | None,
     return None
 
 
-_KEPT: dict[str, Converter] = {}
+_kept: Converter | None = None
 
 
 def keep_converter(converter: Converter) -> None:
     """Use ``converter`` (started, kept warm by the caller) for every later local build
     of this process instead of starting LibreOffice each time (the build server)."""
-    _KEPT["converter"] = converter
+    global _kept
+    _kept = converter
 
 
 def _build(data: Path, opts: BuildOptions, quick_key: str | None,
@@ -203,8 +205,8 @@ def _start_converter(opts: BuildOptions, workers: int | None
     failure is kept and raised only if something must be converted."""
     if opts.converter is not None:
         return None, None
-    if "converter" in _KEPT:
-        return _KEPT["converter"], None
+    if _kept is not None:
+        return _kept, None
     from .convert import make_converter
 
     try:
@@ -228,20 +230,17 @@ def _quick_key(data: Path, opts: BuildOptions) -> str | None:
                           *digests]))
 
 
-_CODE_KEY: list[str] = []
-
-
+@functools.cache
 def code_key() -> str:
     """Hash of the source of ctgdocs and signers: a new version rebuilds."""
-    if not _CODE_KEY:
-        digest = hashlib.sha256()
-        signers = importlib.util.find_spec("signers")
-        assert signers is not None and signers.origin is not None
-        for package in (Path(__file__).resolve().parent, Path(signers.origin).parent):
-            for path in sorted(package.rglob("*.py")):
-                digest.update(path.name.encode() + b"\0" + path.read_bytes())
-        _CODE_KEY.append(digest.hexdigest())
-    return _CODE_KEY[0]
+    digest = hashlib.sha256()
+    signers = importlib.util.find_spec("signers")
+    assert signers is not None and signers.origin is not None
+    for package in (Path(__file__).resolve().parent, Path(signers.origin).parent):
+        for path in sorted(package.rglob("*.py")):
+            digest.update(os.fsencode(path.relative_to(package.parent)) + b"\0"
+                          + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _previous_builds(root: Path, data: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -439,7 +438,7 @@ def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
         if converter is None:
             converter = stack.enter_context(
                 make_converter(opts.converter, jobs=workers, timeout=opts.timeout))
-        elif converter is not _KEPT.get("converter"):
+        elif converter is not _kept:
             converter.set_workers(workers)
         converter.convert(rendered(), lambda job: progress(job.name))
         return converter.describe()

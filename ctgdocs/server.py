@@ -156,8 +156,14 @@ def spawn() -> None:
                          stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
 
 
-def start_and_wait(timeout: float = 60.0) -> bool:
-    """Start a server unless one runs; wait until it answers with LibreOffice started."""
+def start_and_wait(timeout: float = 60.0) -> str | None:
+    """Start a server unless one runs; wait until it answers with LibreOffice started.
+    ``None`` when it runs, else why it does not."""
+    path = socket_path()
+    if path is None:
+        return (f"the build server needs a folder only you can open: {runtime_dir()} is "
+                "shared with other users (chmod 700 it) or its path is too long for a "
+                "socket (set XDG_RUNTIME_DIR to a short private folder)")
     buffer = io.StringIO()
     if remote({"command": "status"}, out=buffer, err=buffer) is None:
         spawn()
@@ -166,9 +172,10 @@ def start_and_wait(timeout: float = 60.0) -> bool:
         buffer = io.StringIO()
         if remote({"command": "status"}, out=buffer, err=buffer) == 0 \
                 and "starting" not in buffer.getvalue():
-            return True
+            return None
         time.sleep(0.1)
-    return False
+    return (f"the build server did not answer within {timeout:g} s; see its log "
+            f"{path.with_suffix('.log')}")
 
 
 # --- server ---------------------------------------------------------------------------------

@@ -188,6 +188,10 @@ def test_no_server_when_disabled_or_the_folder_is_not_private(env, tmp_path) -> 
     assert shared.returncode == 0, shared.stderr
     time.sleep(1)
     assert not any(runtime.glob("ctgdocs/*.sock"))
+    start = _ctg(env, "server", "start")
+    assert start.returncode == ExitCode.INTERNAL_ERROR
+    assert f"{runtime / 'ctgdocs'} is shared with other users (chmod 700 it)" in start.stderr
+    assert not any(runtime.glob("ctgdocs/*.sock"))
 
 
 def test_a_server_that_dies_mid_answer_means_building_here(env, tmp_path) -> None:

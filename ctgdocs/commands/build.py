@@ -86,7 +86,8 @@ def run_build(args: argparse.Namespace) -> int:
                            jobs=args.jobs, converter=args.converter, timeout=args.timeout,
                            force=args.force, seal_field=args.seal_field)
     use_server = args.converter is None and not args.no_server and server.enabled()
-    result = quick_result(args.data, options)
+    # build_package checks "up to date" itself; check first only to skip the server
+    result = quick_result(args.data, options) if use_server else None
     if result is None and use_server:
         code = server.build_remotely(args.argv)
         if code is not None:
@@ -148,9 +149,9 @@ def run_server(args: argparse.Namespace) -> int:
     from .. import server
 
     if args.action == "start":
-        if not server.start_and_wait():
-            print("ctg: the build server did not start; see its log in "
-                  f"{server.runtime_dir()}", file=sys.stderr)
+        problem = server.start_and_wait()
+        if problem:
+            print(f"ctg: error: {problem}", file=sys.stderr)
             return ExitCode.INTERNAL_ERROR
         return server.remote({"command": "status"}) or ExitCode.OK
     code = server.remote({"command": args.action})

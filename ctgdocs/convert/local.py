@@ -158,9 +158,7 @@ class LocalConverter:
         if self._executor is None:
             return
         while len(self._pool) > self.workers:
-            worker = self._pool.pop()
-            worker.office.request_stop()
-            worker.close()
+            self._pool.pop().close()
         self._start(warm_up=True)
 
     def _start(self, warm_up: bool) -> None:
