@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .exceptions import BuildError
-from .poppler import PageWords, Word, page_words
+from .poppler import PageWords, Word, page_words, text_source
 
 MIN_HEIGHT = 40.0
 """Smallest acceptable field height in points (about 1.4 cm)."""
@@ -57,23 +57,17 @@ def locate_blocks(pdf: Path, blocks: Sequence[BlockSpec], first_page: int = 1,
     the convention); if some block is not there, every page from ``first_page`` on is
     searched."""
     captions: dict[str, list[tuple[PageWords, Word]]] = {}
-    if last_pages is not None:
-        count = page_count(pdf)
-        captions = _captions(page_words(pdf, first=max(first_page, count - last_pages + 1)))
-    if any(len(captions.get(b.id, [])) != 1 for b in blocks):
-        captions = _captions(page_words(pdf, first=first_page))
+    with text_source(pdf) as (source, count):
+        if last_pages is not None:
+            first = max(first_page, count - last_pages + 1)
+            captions = _captions(page_words(source, first=first))
+        if any(len(captions.get(b.id, [])) != 1 for b in blocks):
+            captions = _captions(page_words(source, first=first_page))
     for b in blocks:
         _check_found(b.id, captions.get(b.id, []), pdf)
     lefts = [captions[b.id][0][1].x0 for b in blocks]
     columns = _columns(lefts)
     return [_place(b, *captions[b.id][0], columns, pdf) for b in blocks]
-
-
-def page_count(pdf: Path) -> int:
-    """Number of pages of ``pdf``."""
-    from pypdf import PdfReader
-
-    return len(PdfReader(pdf).pages)
 
 
 def _captions(pages: list[PageWords]) -> dict[str, list[tuple[PageWords, Word]]]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
@@ -67,6 +71,64 @@ def page_words(pdf: Path, first: int | None = None, last: int | None = None,
     if proc.returncode != 0:
         raise BuildError(f"pdftotext cannot read {pdf.name}: {proc.stderr.strip()}")
     return _parse(proc.stdout, (first or 1) - 1)
+
+
+@contextlib.contextmanager
+def text_source(pdf: Path) -> Iterator[tuple[Path, int]]:
+    """``pdf`` in the form that ``pdftotext`` reads fastest, and its page count.
+
+    poppler builds colour transforms from the PDF/A output intent's ICC profile on every
+    page it reads, about 50 ms a page, although word positions never depend on colours.
+    When ``pdf`` has an output intent, this yields a temporary copy with one more
+    incremental revision whose catalog has none: the same pages, fonts and words. Otherwise
+    (or when the file's last cross-reference section is a stream) it yields ``pdf``."""
+    data = pdf.read_bytes()
+    copy, pages = _without_output_intents(data)
+    if copy is None:
+        yield pdf, pages
+        return
+    with tempfile.TemporaryDirectory(prefix="ctgdocs-text-") as folder:
+        path = Path(folder) / pdf.name
+        path.write_bytes(copy)
+        yield path, pages
+
+
+_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
+
+
+def _without_output_intents(data: bytes) -> tuple[bytes | None, int]:
+    """``data`` plus a revision redefining the catalog without ``/OutputIntents`` (or
+    ``None`` when there is nothing to remove or the layout is not a plain xref table), and
+    the page count."""
+    from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject, IndirectObject, NameObject, NumberObject
+
+    reader = PdfReader(io.BytesIO(data))
+    pages = len(reader.pages)
+    root_ref = reader.trailer.raw_get("/Root")
+    root = reader.trailer["/Root"]
+    found = _STARTXREF.search(data[-64:])
+    if (not isinstance(root, DictionaryObject) or "/OutputIntents" not in root
+            or not isinstance(root_ref, IndirectObject)
+            or found is None or not data[int(found.group(1)):].startswith(b"xref")):
+        return None, pages
+    catalog = DictionaryObject({k: v for k, v in dict.items(root) if k != "/OutputIntents"})
+    prev = int(found.group(1))
+    trailer = DictionaryObject({k: v for k, v in dict.items(reader.trailer)
+                                if k in ("/Size", "/Root", "/Info", "/ID")})
+    trailer[NameObject("/Prev")] = NumberObject(prev)
+    out = io.BytesIO()
+    out.write(data if data.endswith(b"\n") else data + b"\n")
+    offset = out.tell()
+    out.write(f"{root_ref.idnum} {root_ref.generation} obj\n".encode())
+    catalog.write_to_stream(out)
+    out.write(b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n{root_ref.idnum} 1\n{offset:010d} {root_ref.generation:05d} n \n"
+              "trailer\n".encode())
+    trailer.write_to_stream(out)
+    out.write(f"\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue(), pages
 
 
 _PAGE = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', re.S)

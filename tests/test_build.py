@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 
 from ctgdocs.build import BuildOptions, build_package
 from ctgdocs.cli import ExitCode, main
@@ -135,6 +135,31 @@ def test_qpdf_check_and_fonts_embedded(built) -> None:
     assert fonts
     for line in fonts:
         assert line.split()[-5] == "yes", f"font not embedded: {line}"
+
+
+def test_word_positions_are_read_without_the_output_intent(built, tmp_path) -> None:
+    """pdftotext reads a copy whose catalog has no PDF/A output intent (poppler builds
+    colour transforms from it on every page): the same words at the same places."""
+    from ctgdocs.poppler import page_words, text_source
+
+    part = built.package.parent / "parts" / "convention.pdf"
+    pages = len(PdfReader(part).pages)
+    with text_source(part) as (source, count):
+        assert source != part and count == pages
+        copy = PdfReader(source)
+        assert "/OutputIntents" not in copy.trailer["/Root"]
+        assert "/OutputIntents" in PdfReader(part).trailer["/Root"]
+        check = subprocess.run(["qpdf", "--check", str(source)], capture_output=True)
+        assert check.returncode == 0, check.stdout
+        assert page_words(source, first=pages - 5) == page_words(part, first=pages - 5)
+        assert source.read_bytes().startswith(part.read_bytes())
+    assert not source.exists()
+    plain = tmp_path / "plain.pdf"  # no output intent: read as it is
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.write(plain)
+    with text_source(plain) as (source, count):
+        assert (source, count) == (plain, 1)
 
 
 def test_build_json_records_hashes_versions_and_fields(built) -> None:
