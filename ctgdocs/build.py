@@ -307,7 +307,6 @@ def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
     # thread; another locates the signature blocks and imports pyHanko (slow to import).
     with ThreadPoolExecutor(max_workers=1) as merging, \
             ThreadPoolExecutor(max_workers=1) as side:
-        side.submit(importlib.import_module, "signers.fields")
         merged = _InOrder(merging, pdfs)
         placements_future: list[Future[list[FieldPlacement]]] = []
 
@@ -320,8 +319,11 @@ def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
 
         t0 = time.perf_counter()
         try:
-            converter_info = _render_and_convert(parts, parts_dir, opts, previous, done,
-                                                 work, converter)
+            converter_info = _render_and_convert(
+                parts, parts_dir, opts, previous, done, work, converter,
+                # pyHanko is slow to import: not while the documents LibreOffice waits
+                # for are rendered
+                lambda: side.submit(importlib.import_module, "signers.fields"))
         except BaseException:
             merged.cancel()
             raise
@@ -411,9 +413,11 @@ class _InOrder:
 
 def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
                         previous: dict[str, Any], progress: Callable[[str], None],
-                        work: Path, converter: Converter | None) -> str:
+                        work: Path, converter: Converter | None,
+                        rendering_done: Callable[[], object]) -> str:
     """Reuse unchanged parts; render the others one by one while LibreOffice (started
-    early, or now) converts them."""
+    early, or now) converts them. ``rendering_done`` is called once every part is
+    rendered (or reused)."""
     from . import render
     from .convert import ConversionJob, make_converter
 
@@ -425,6 +429,7 @@ def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
                 _link_or_copy(old_dir / f"{part.name}{ext}", parts_dir / f"{part.name}{ext}")
             progress(part.name)
     if not todo:
+        rendering_done()
         return str(previous.get("versions", {}).get("libreoffice", "unknown"))
 
     def rendered() -> Iterator[ConversionJob]:
@@ -432,6 +437,7 @@ def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
             docx = parts_dir / f"{part.name}.docx"
             render.render_docx(part.template, part.context, docx)
             yield ConversionJob(part.name, docx, parts_dir / f"{part.name}.pdf")
+        rendering_done()
 
     workers = min(opts.jobs or os.cpu_count() or 1, len(todo))
     with contextlib.ExitStack() as stack:

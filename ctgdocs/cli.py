@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import NoReturn
 
 from signers import exceptions as sx
 
@@ -93,6 +95,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.IO_ERROR
 
 
+def run() -> NoReturn:
+    """The ``ctg`` program: :func:`main`, then exit.
+
+    Before exiting, every object is moved out of the cyclic garbage collector's reach
+    (``gc.freeze``): the interpreter's final collection would otherwise walk the million
+    objects that pyHanko, pypdf and pydantic leave, about 0.15 s for nothing. Every output
+    is complete and closed by then."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 def _exit_code_for(exc: BaseException) -> ExitCode:
     for cls, code in _EXIT_FOR:
         if isinstance(exc, cls):
@@ -111,4 +125,4 @@ def _print_error(exc: BaseException) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
