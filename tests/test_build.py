@@ -162,6 +162,19 @@ def test_word_positions_are_read_without_the_output_intent(built, tmp_path) -> N
         assert (source, count) == (plain, 1)
 
 
+def test_one_annex_per_worker_is_rendered_before_the_convention(conv) -> None:
+    """The workers start on annexes (10 ms to render) while the convention renders."""
+    from ctgdocs.build import TEMPLATES_DIR, _plan, _render_order
+
+    parts = _plan(conv, TEMPLATES_DIR)
+    names = [p.name for p in _render_order(parts, workers=2)]
+    assert names[:3] == ["annexe-aniane", "annexe-gignac", "convention"]
+    assert sorted(names) == sorted(p.name for p in parts)
+    assert [p.name for p in _render_order(parts[:1], workers=2)] == ["convention"]
+    assert [p.name for p in _render_order(parts[3:5], workers=1)] == [
+        "annexe-la-boissiere", "annexe-le-pouget"]
+
+
 def test_build_json_records_hashes_versions_and_fields(built) -> None:
     record = json.loads(built.build_json.read_text(encoding="utf-8"))
     assert record["package"]["sha256"] == _sha(built.package)
@@ -268,7 +281,7 @@ def test_invalid_data_is_reported_before_missing_libreoffice(tmp_path, monkeypat
 
 @pytest.mark.parametrize("stand_in, message", [
     ("hang", "within 3 s"),
-    ("fail", "convention"),
+    ("fail", "could not convert annexe-aniane.docx.*simulated failure"),
 ])
 def test_broken_libreoffice_leaves_previous_package(built, tmp_path, monkeypatch,
                                                     stand_in, message) -> None:
@@ -277,7 +290,7 @@ def test_broken_libreoffice_leaves_previous_package(built, tmp_path, monkeypatch
     before = {p.name: _sha(p) for p in out.rglob("*") if p.is_file()}
     monkeypatch.setenv("PATH", f"{STAND_INS / stand_in}:/usr/bin:/bin")
     monkeypatch.delenv("CTGDOCS_SOFFICE", raising=False)
-    with pytest.raises(ConversionError, match=message):
+    with pytest.raises(ConversionError, match=re.compile(message, re.S)):
         build_package(REFERENCE, BuildOptions(output_root=root, force=True, timeout=3))
     after = {p.name: _sha(p) for p in out.rglob("*") if p.is_file()}
     assert after == before
