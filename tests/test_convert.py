@@ -122,6 +122,18 @@ def test_warm_workers_are_reused_across_calls(docs: list[Path], outdir: Path) ->
     assert len(list(outdir.glob("*.pdf"))) == 2
 
 
+def test_stopped_workers_leave_no_pipe_in_tmp(docs: list[Path], outdir: Path) -> None:
+    """LibreOffice leaves its two pipes in /tmp when stopped by a signal; we remove them
+    (and only them: the names are computed, then checked against what it created)."""
+    from ctgdocs.convert.local import LocalConverter
+
+    with LocalConverter(workers=2, timeout=60) as converter:
+        converter.convert(_jobs(docs, outdir))
+        pipes = [path for w in converter._pool for path in w.office.pipe_files()]
+        assert sum(path.exists() for path in pipes) == 4  # 2 per worker, our names
+    assert not [path for path in pipes if path.exists()]
+
+
 def test_workers_can_be_added_and_removed_once_started(docs: list[Path], outdir: Path) -> None:
     """``ctg build`` starts one worker while the data loads, then as many as it needs."""
     from ctgdocs.convert.local import LocalConverter

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -20,6 +23,8 @@ from ctgdocs.convert.base import PDF_EXPORT_FILTER, PDFA_VERSION
 #: soffice.bin exits with this status after creating a new profile: start it again.
 RESTART_STATUS = 81
 _POLL = 0.01
+_PIPE_FOLDERS = ("/tmp", "/var/tmp")
+"""Where LibreOffice creates its pipes (the first that is writable; $TMPDIR is ignored)."""
 WORD_IMPORT_FILTER = "MS Word 2007 XML"
 
 
@@ -179,7 +184,8 @@ class Office:
                 pass
 
     def stop(self, grace: float = 2.0) -> None:
-        """Make sure the office is gone: ask it to quit, kill it after ``grace`` s."""
+        """Make sure the office is gone: ask it to quit, kill it after ``grace`` s; then
+        remove the pipes it leaves behind."""
         self.request_stop()
         try:
             self.proc.wait(grace)
@@ -187,6 +193,20 @@ class Office:
             pass
         self.kill()
         self.proc.wait()
+        for path in self.pipe_files():
+            with contextlib.suppress(OSError):
+                if stat.S_ISSOCK(path.lstat().st_mode):
+                    path.unlink()
+
+    def pipe_files(self) -> list[Path]:
+        """Where the office's pipes may be: the one it accepts UNO on and its
+        single-instance pipe (named after the MD5 of the profile URL, in UTF-16 and in
+        unpadded hex). LibreOffice removes them when it quits through UNO, but not on
+        SIGTERM (which is 25 ms faster); they are ours: nobody else uses the profile."""
+        digest = hashlib.md5(self.profile_url.encode("utf-16-le"), usedforsecurity=False)
+        single = "SingleOfficeIPC_" + "".join(f"{b:x}" for b in digest.digest())
+        return [Path(folder) / f"OSL_PIPE_{os.getuid()}_{name}"
+                for folder in _PIPE_FOLDERS for name in (self.pipe, single)]
 
 
 _MINIMAL_DOCX = {
