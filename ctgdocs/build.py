@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import gc
 import hashlib
 import importlib
 import importlib.util
@@ -103,6 +104,8 @@ class BuildResult:
     """Non-fatal remarks."""
 
 
+BUILD_GC_THRESHOLDS = (50_000, 20, 100)
+"""Garbage-collector thresholds while building (Python's default: 700, 10, 10)."""
 MAIN_PART = "convention"
 """Name of the main convention's part (annexes are ``annexe-<commune>``)."""
 
@@ -131,10 +134,25 @@ def build_package(data: Path, options: BuildOptions | None = None,
         return up_to_date
     converter, early_error = _start_converter(opts, workers=1 if known else opts.jobs)
     try:
-        return _build(data, opts, quick_key, converter, early_error, progress, started)
+        with _fewer_collections():
+            return _build(data, opts, quick_key, converter, early_error, progress, started)
     finally:
         if converter is not None and converter is not _kept:
             converter.close()
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often during a build. A build allocates a
+    few hundred thousand short-lived objects and leaves little cyclic garbage; with the
+    default thresholds the collector runs about 200 times and walks the libraries'
+    objects over and over (about 40 ms of a 0.9 s Python process)."""
+    previous = gc.get_threshold()
+    gc.set_threshold(BUILD_GC_THRESHOLDS[0], *BUILD_GC_THRESHOLDS[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 def quick_result(data: Path, options: BuildOptions) -> BuildResult | None:
