@@ -343,3 +343,15 @@ def _page_words(pdf: Path) -> list[list[tuple[float, float, float, float, str]]]
                       re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" '
                                  r'yMax="([\d.]+)">(.*?)</word>', page)])
     return pages
+
+
+def test_garbage_collector_thresholds_are_raised_during_a_build_only() -> None:
+    import gc
+
+    from ctgdocs.build import BUILD_GC_THRESHOLDS, _fewer_collections
+
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), _fewer_collections():
+        assert gc.get_threshold() == BUILD_GC_THRESHOLDS != before
+        raise RuntimeError("a failed build")
+    assert gc.get_threshold() == before
