@@ -62,7 +62,7 @@ def runtime_dir() -> Path:
     if base:
         folder = Path(base) / "ctgdocs"
     else:
-        from .convert.office import cache_dir
+        from .paths import cache_dir
 
         folder = cache_dir() / "run"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -102,6 +102,16 @@ def test_libreoffice_version() -> None:
     assert libreoffice_version().split(".")[0].isdigit()
 
 
+def test_version_read_from_the_installation_matches_soffice_version() -> None:
+    """Profiles are seeded with the version read from main.xcd, without starting soffice."""
+    from ctgdocs.convert.office import find_soffice, office_program, product_version
+
+    version = product_version(office_program(find_soffice()))
+    assert version is not None
+    assert version.full == libreoffice_version()
+    assert version.full.startswith(version.setup + ".") and version.setup.count(".") == 1
+
+
 def test_local_converts_to_pdfa2b_with_embedded_fonts(docs: list[Path], outdir: Path,
                                                       mode: str) -> None:
     converter = make_converter(jobs=2, timeout=60)

@@ -296,3 +296,63 @@ def test_pdf_signature_captions_stay_on_one_line(rendered: Path, reference: Conv
     # each id whole on one line (left and right captions of a row may be on different lines)
     assert sorted(ids) == sorted(s.id for s in signatories(reference))
     assert 25 <= len([p for p in pages if p.strip()]) <= 40
+
+
+_RENDER_ANNEX = """
+import io, sys, zipfile
+from pathlib import Path
+from ctgdocs.load import load_convention
+from ctgdocs.render import ANNEX_TEMPLATE, annex_context, render_bytes
+conv = load_convention(Path(sys.argv[1]))
+data = render_bytes(Path(sys.argv[2]) / ANNEX_TEMPLATE, annex_context(conv, 1))
+sys.stdout.write(zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml").decode())
+"""
+
+
+def _render_annex_in_new_process(templates: Path, cache: Path, **env: str
+                                 ) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    reference = templates.parent / "examples" / "vallee-herault" / "convention.yaml"
+    return subprocess.run([sys.executable, "-c", _RENDER_ANNEX, str(reference), str(templates)],
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "CTGDOCS_CACHE": str(cache), **env})
+
+
+def test_template_cache_is_used_by_later_processes(templates: Path, tmp_path: Path) -> None:
+    """docxtpl's cleaned-up XML and the compiled Jinja code are kept on disk; a later
+    process uses them (shown by marking a cached entry), a damaged entry is replaced."""
+    cache = tmp_path / "cache"
+    first = _render_annex_in_new_process(templates, cache).stdout
+    entries = sorted((cache / "templates").iterdir())
+    assert {p.name.split("-")[0] for p in entries} == {"patched", "code"}
+    assert (cache / "templates").stat().st_mode & 0o777 == 0o700
+    assert _render_annex_in_new_process(templates, cache).stdout == first
+    # mark the cleaned-up XML of the annex body: the next process must render the mark
+    import hashlib
+
+    patched = max((p for p in entries if p.name.startswith("patched-")),
+                  key=lambda p: p.stat().st_size)
+    magic, _, payload = patched.read_bytes().split(b"\n", 2)
+    marked = payload.replace(b"<w:t>", b"<w:t>MARQUE ", 1)
+    assert marked != payload
+    patched.write_bytes(magic + b"\n" + hashlib.sha256(marked).hexdigest().encode()
+                        + b"\n" + marked)
+    assert "MARQUE" in _render_annex_in_new_process(templates, cache).stdout
+    assert "MARQUE" not in _render_annex_in_new_process(
+        templates, cache, CTGDOCS_TEMPLATE_CACHE="off").stdout
+    # a damaged entry (content not matching its digest) is not used, and is replaced
+    patched.write_bytes(magic + b"\n" + hashlib.sha256(payload).hexdigest().encode()
+                        + b"\n" + marked)
+    assert _render_annex_in_new_process(templates, cache).stdout == first
+    assert b"MARQUE" not in patched.read_bytes()
+
+
+def test_template_cache_not_private_is_not_used(templates: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "templates").mkdir(parents=True)
+    (cache / "templates").chmod(0o755)
+    done = _render_annex_in_new_process(templates, cache)
+    assert "not a folder private to this user" in done.stderr
+    assert not any((cache / "templates").iterdir())
