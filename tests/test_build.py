@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -173,6 +174,50 @@ def test_one_annex_per_worker_is_rendered_before_the_convention(conv) -> None:
     assert [p.name for p in _render_order(parts[:1], workers=2)] == ["convention"]
     assert [p.name for p in _render_order(parts[3:5], workers=1)] == [
         "annexe-la-boissiere", "annexe-le-pouget"]
+
+
+@pytest.mark.parametrize("broken", [0, 2], ids=["first-part", "third-part"])
+def test_parts_the_strict_parser_refuses_are_merged_leniently(built, conv, tmp_path,
+                                                               broken) -> None:
+    """Parts are read with pypdf's strict parser (faster); a part it refuses (here a
+    startxref pointing 3 bytes off) is merged with the lenient one, and the package is
+    the same as from intact parts."""
+    from pypdf.errors import PdfReadError
+
+    from ctgdocs.assemble import Assembly, PartPdf
+    from ctgdocs.build import _metadata
+
+    parts_dir = built.package.parent / "parts"
+    names = [p.name for p in built.parts[:4]]
+    pdfs = []
+    for i, name in enumerate(names):
+        data = (parts_dir / f"{name}.pdf").read_bytes()
+        if i == broken:
+            at = data.rindex(b"startxref")
+            offset = int(data[at + 9:].split()[0])
+            data = data[:at] + f"startxref\n{offset + 3}\n%%EOF\n".encode()
+            with pytest.raises(PdfReadError):
+                PdfReader(io.BytesIO(data), strict=True)
+        (tmp_path / f"{name}.pdf").write_bytes(data)
+        pdfs.append(PartPdf(tmp_path / f"{name}.pdf", name, f"P{i}-"))
+
+    def assembled(parts: list[PartPdf], out: Path) -> tuple[bool, list[str]]:
+        assembly = Assembly(parts[0])
+        for part in parts[1:]:
+            assembly.append(part)
+        result = assembly.finish(out, _metadata(conv))
+        reader = PdfReader(out)
+        assert len(reader.pages) == result.pages
+        return assembly.strict, [page.extract_text()[:60] for page in reader.pages]
+
+    intact = [PartPdf(parts_dir / f"{n}.pdf", n, f"P{i}-") for i, n in enumerate(names)]
+    assert assembled(intact, tmp_path / "intact.pdf")[0] is True
+    strict, texts = assembled(pdfs, tmp_path / "lenient.pdf")
+    assert strict is False
+    assert texts == assembled(intact, tmp_path / "intact.pdf")[1]
+    check = subprocess.run(["qpdf", "--check", str(tmp_path / "lenient.pdf")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
 
 
 def test_build_json_records_hashes_versions_and_fields(built) -> None:
