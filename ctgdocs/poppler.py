@@ -101,10 +101,15 @@ def _without_output_intents(data: bytes) -> tuple[bytes | None, int]:
     ``None`` when there is nothing to remove or the layout is not a plain xref table), and
     the page count."""
     from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
     from pypdf.generic import DictionaryObject, IndirectObject, NameObject, NumberObject
 
-    reader = PdfReader(io.BytesIO(data))
-    pages = len(reader.pages)
+    try:  # the strict parser skips re-reading every object header (see assemble.py)
+        reader = PdfReader(io.BytesIO(data), strict=True)
+        pages = len(reader.pages)
+    except PdfReadError:
+        reader = PdfReader(io.BytesIO(data))
+        pages = len(reader.pages)
     root_ref = reader.trailer.raw_get("/Root")
     root = reader.trailer["/Root"]
     found = _STARTXREF.search(data[-64:])
