@@ -470,6 +470,8 @@ def _render_and_convert(parts: list[_Part], parts_dir: Path, opts: BuildOptions,
         elif converter is not _kept:
             converter.set_workers(workers)
         converter.convert(rendered(), lambda job: progress(job.name))
+        if converter is not _kept:
+            converter.stop_soon()  # LibreOffice quits while the package is finished
         return converter.describe()
 
 

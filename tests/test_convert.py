@@ -144,6 +144,26 @@ def test_stopped_workers_leave_no_pipe_in_tmp(docs: list[Path], outdir: Path) ->
     assert not [path for path in pipes if path.exists()]
 
 
+def test_stop_soon_lets_the_workers_quit_without_waiting(docs: list[Path],
+                                                         outdir: Path) -> None:
+    """``ctg build`` asks LibreOffice to quit once the last document is converted and
+    finishes the package meanwhile; ``close`` then finds the workers gone."""
+    import time
+
+    from ctgdocs.convert.local import LocalConverter
+
+    with LocalConverter(workers=2, timeout=60) as converter:
+        converter.convert(_jobs(docs, outdir))
+        pids = [w.office.proc.pid for w in converter._pool]
+        started = time.monotonic()
+        converter.stop_soon()
+        assert time.monotonic() - started < 0.05
+        while not all(_is_gone(pid) for pid in pids) and time.monotonic() - started < 5:
+            time.sleep(0.01)
+        assert all(_is_gone(pid) for pid in pids)
+    assert len(list(outdir.glob("*.pdf"))) == 2
+
+
 def test_workers_can_be_added_and_removed_once_started(docs: list[Path], outdir: Path) -> None:
     """``ctg build`` starts one worker while the data loads, then as many as it needs."""
     from ctgdocs.convert.local import LocalConverter

@@ -62,6 +62,11 @@ class Converter(Protocol):
         converter starts the missing ones now and stops the extra ones."""
         ...
 
+    def stop_soon(self) -> None:
+        """Nothing more will be converted: ask the processes to quit now, without waiting
+        (``close`` waits for them and cleans up)."""
+        ...
+
     def close(self) -> None:
         """Release every process and temporary folder this converter holds."""
         ...

@@ -92,6 +92,9 @@ class CliConverter:
         """Run up to ``workers`` ``soffice`` batches at once."""
         self.workers = max(1, workers)
 
+    def stop_soon(self) -> None:
+        """Nothing to do: no process outlives a ``convert`` call."""
+
     def close(self) -> None:
         """Nothing to release between calls."""
 

@@ -181,6 +181,11 @@ class LocalConverter:
         ready = executor.submit(_get_ready, office, self.timeout, warm_up)
         return _Worker(office, profile, workdir, ready)
 
+    def stop_soon(self) -> None:
+        """Ask every worker to quit (SIGTERM), without waiting."""
+        for worker in self._pool:
+            worker.office.request_stop()
+
     def close(self) -> None:
         """Stop every worker and release its profile."""
         _close_all(self._pool)

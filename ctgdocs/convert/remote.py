@@ -70,6 +70,9 @@ class UnoserverConverter:
         """Send up to ``workers`` requests at once."""
         self.jobs = max(1, workers)
 
+    def stop_soon(self) -> None:
+        """Nothing to do: the unoserver is not ours to stop."""
+
     def close(self) -> None:
         """Nothing to release: every request has its own connection."""
 
