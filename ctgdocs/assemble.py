@@ -181,6 +181,12 @@ def _outline_and_labels(writer: PdfWriter, parts: Sequence[PartPdf], starts: lis
         writer.add_outline_item(title=part.title, page_number=start)
         writer.set_page_label(start, end - 1, style=PageLabelStyle.DECIMAL,
                               prefix=part.label_prefix or None, start=1)
+    # pypdf writes the page labels inside the catalog, which every signature rewrites
+    # (and every verification step reads): as an object of their own, they are written
+    # once, and the catalog stays the same size whatever the number of communes
+    labels = writer.root_object.get("/PageLabels")
+    if isinstance(labels, DictionaryObject):
+        writer.root_object[NameObject("/PageLabels")] = writer._add_object(labels)
 
 
 def _pdf_date(moment: dt.datetime) -> str:

@@ -62,6 +62,11 @@ def test_package_structure(built, reader, conv) -> None:
     assert reader.page_labels[0] == "1"
     second = built.parts[0].pages + built.parts[1].pages
     assert reader.page_labels[second] == "A2-1"
+    assert reader.page_labels[-1] == f"A13-{built.parts[-1].pages}"
+    # an object of its own: the catalog, which every signature rewrites, stays small
+    from pypdf.generic import IndirectObject
+
+    assert isinstance(reader.trailer["/Root"].raw_get("/PageLabels"), IndirectObject)
 
 
 def test_every_mayor_and_deliberation_in_text(built, conv) -> None:
