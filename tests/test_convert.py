@@ -311,6 +311,11 @@ def unoserver_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+        # its LibreOffice, stopped by a signal, leaves its single-instance pipe in /tmp
+        from ctgdocs.convert.uno_office import office_pipe_files
+
+        for pipe in office_pipe_files((folder / "profile").as_uri()):
+            pipe.unlink(missing_ok=True)
 
 
 def _wait_for_unoserver(server: subprocess.Popen[bytes], port: int, log: Path) -> None:

@@ -200,13 +200,20 @@ class Office:
 
     def pipe_files(self) -> list[Path]:
         """Where the office's pipes may be: the one it accepts UNO on and its
-        single-instance pipe (named after the MD5 of the profile URL, in UTF-16 and in
-        unpadded hex). LibreOffice removes them when it quits through UNO, but not on
-        SIGTERM (which is 25 ms faster); they are ours: nobody else uses the profile."""
-        digest = hashlib.md5(self.profile_url.encode("utf-16-le"), usedforsecurity=False)
-        single = "SingleOfficeIPC_" + "".join(f"{b:x}" for b in digest.digest())
-        return [Path(folder) / f"OSL_PIPE_{os.getuid()}_{name}"
-                for folder in _PIPE_FOLDERS for name in (self.pipe, single)]
+        single-instance pipe. LibreOffice removes them when it quits through UNO, but
+        not on SIGTERM (which is 25 ms faster); they are ours: nobody else uses the
+        profile."""
+        return [*office_pipe_files(self.profile_url),
+                *(Path(folder) / f"OSL_PIPE_{os.getuid()}_{self.pipe}"
+                  for folder in _PIPE_FOLDERS)]
+
+
+def office_pipe_files(profile_url: str) -> list[Path]:
+    """Where a LibreOffice using the profile ``profile_url`` puts its single-instance
+    pipe: named after the MD5 of the URL in UTF-16, in unpadded hex."""
+    digest = hashlib.md5(profile_url.encode("utf-16-le"), usedforsecurity=False)
+    name = "SingleOfficeIPC_" + "".join(f"{b:x}" for b in digest.digest())
+    return [Path(folder) / f"OSL_PIPE_{os.getuid()}_{name}" for folder in _PIPE_FOLDERS]
 
 
 _MINIMAL_DOCX = {
