@@ -117,6 +117,37 @@ def test_orphaned_objects_after_fifth_signature(world: World, tmp_path: Path) ->
     assert_parity(report, pdf, world)
 
 
+def _field_change(src: Path, dst: Path, change: str) -> Path:
+    """An update rewriting an unsigned field: renamed to the name of a signed one, or its
+    label (``/TU``) changed; the top-level field list is read again for it."""
+    with src.open("rb") as f:
+        w = IncrementalPdfFileWriter(io.BytesIO(f.read()), strict=False)
+    fields = w.root["/AcroForm"]["/Fields"]
+    unsigned = next(ref for ref in fields if "/V" not in ref.get_object())
+    field = unsigned.get_object()
+    if change == "rename":
+        field[generic.NameObject("/T")] = generic.TextStringObject(FIELDS[0])
+    else:
+        field[generic.NameObject("/TU")] = generic.TextStringObject("Le Maire de nulle part")
+    w.mark_update(unsigned)
+    out = io.BytesIO()
+    w.write(out)
+    dst.write_bytes(out.getvalue())
+    return dst
+
+
+@pytest.mark.parametrize("change", ["rename", "label"])
+def test_field_rewritten_after_fifth_signature(world: World, tmp_path: Path,
+                                               change: str) -> None:
+    """The verdict of every revision is pyHanko's, the field list being read
+    incrementally (only the fields a revision writes)."""
+    pdf = _field_change(world.honest, tmp_path / f"{change}.pdf", change)
+    linear_time_equals_pyhanko(pdf)
+    report = world.verify(pdf)
+    _check_named_after_fifth(report)
+    assert_parity(report, pdf, world)
+
+
 def test_bytes_appended_after_last_eof(world: World, tmp_path: Path) -> None:
     pdf = tmp_path / "appended.pdf"
     pdf.write_bytes(world.honest.read_bytes() + b"\n%% not part of any revision\n1 0 obj\n")

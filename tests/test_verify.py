@@ -472,3 +472,26 @@ def test_trailer_lookups_are_pyhankos(world: World) -> None:
         for key in keys * 2:  # the second time from the cache
             assert lookup(ours, key, revision) == lookup(theirs, key, revision)
     assert ours.security_handler is None and ours.encrypt_dict is None
+
+
+def test_field_list_is_read_incrementally(world: World, monkeypatch) -> None:
+    """Each revision step reads again only the fields the revision writes (with the same
+    verdicts as pyHanko: ``linear_time_equals_pyhanko`` and the tamper tests)."""
+    from signers import formlist
+    from signers.diffcache import CachingDiffPolicy
+    from signers.refgraph import accelerate
+
+    reads: list[int] = []
+    original = formlist._raw_field
+    monkeypatch.setattr(formlist, "_raw_field",
+                        lambda view, ref: reads.append(ref.idnum) or original(view, ref))
+    reader = PdfFileReader(io.BytesIO(world.honest.read_bytes()), strict=False)
+    accelerate(reader)
+    policy = CachingDiffPolicy()
+    steps = [policy.step(reader, r) for r in range(1, reader.xrefs.total_revisions)]
+    fields = len(reader.root["/AcroForm"]["/Fields"])
+    # (revisions 1 and 2 add the fields and certify: no form-filling steps)
+    assert not any(step.suspicious for step in steps[2:]) and len(steps) >= HONEST
+    assert fields == len(FIELDS)
+    # the full listing would read every field twice per step
+    assert len(reads) <= 2 * fields + 2 * len(steps) < 2 * fields * len(steps)
