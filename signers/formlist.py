@@ -5,7 +5,9 @@ field dictionary into the revision's view (``HistoricalResolver`` "subsumes" obj
 only to read ``/T``, ``/FT`` and ``/Kids``. With *n* fields and *n* revisions that is
 O(n²) copies. :class:`ListingFormRule` reads those three entries from the parsed object
 version instead and hands the rules the same :class:`FieldComparisonSpec` records (with
-references bound to the revision's view). Everything else is pyHanko's code, unchanged.
+references bound to the revision's view); it also keeps each revision's list of
+top-level fields, so that the next revision's list reads only the fields that revision
+writes (:func:`_listing`). Everything else is pyHanko's code, unchanged.
 """
 
 from __future__ import annotations
