@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import gc
 import hashlib
 import importlib
 import importlib.util
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .collector import fewer_collections
 from .exceptions import ConversionError, MissingDependencyError, TemplateError
 from .paths import ANNEX_TEMPLATE, MAIN_TEMPLATE, TEMPLATES_DIR
 from .signatories import SEAL_FIELD
@@ -104,8 +104,6 @@ class BuildResult:
     """Non-fatal remarks."""
 
 
-BUILD_GC_THRESHOLDS = (50_000, 20, 100)
-"""Garbage-collector thresholds while building (Python's default: 700, 10, 10)."""
 MAIN_PART = "convention"
 """Name of the main convention's part (annexes are ``annexe-<commune>``)."""
 
@@ -134,25 +132,11 @@ def build_package(data: Path, options: BuildOptions | None = None,
         return up_to_date
     converter, early_error = _start_converter(opts, workers=1 if known else opts.jobs)
     try:
-        with _fewer_collections():
+        with fewer_collections():
             return _build(data, opts, quick_key, converter, early_error, progress, started)
     finally:
         if converter is not None and converter is not _kept:
             converter.close()
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Run the cyclic garbage collector less often during a build. A build allocates a
-    few hundred thousand short-lived objects and leaves little cyclic garbage; with the
-    default thresholds the collector runs about 200 times and walks the libraries'
-    objects over and over (about 40 ms of a 0.9 s Python process)."""
-    previous = gc.get_threshold()
-    gc.set_threshold(BUILD_GC_THRESHOLDS[0], *BUILD_GC_THRESHOLDS[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
 
 
 def quick_result(data: Path, options: BuildOptions) -> BuildResult | None:

@@ -398,10 +398,10 @@ def _page_words(pdf: Path) -> list[list[tuple[float, float, float, float, str]]]
 def test_garbage_collector_thresholds_are_raised_during_a_build_only() -> None:
     import gc
 
-    from ctgdocs.build import BUILD_GC_THRESHOLDS, _fewer_collections
+    from ctgdocs.collector import THRESHOLDS, fewer_collections
 
     before = gc.get_threshold()
-    with pytest.raises(RuntimeError), _fewer_collections():
-        assert gc.get_threshold() == BUILD_GC_THRESHOLDS != before
+    with pytest.raises(RuntimeError), fewer_collections():
+        assert gc.get_threshold() == THRESHOLDS != before
         raise RuntimeError("a failed build")
     assert gc.get_threshold() == before
