@@ -23,6 +23,8 @@ from ctgdocs.convert.base import PDF_EXPORT_FILTER, PDFA_VERSION
 #: soffice.bin exits with this status after creating a new profile: start it again.
 RESTART_STATUS = 81
 _POLL = 0.01
+_PIPE_WAIT = 2.0
+"""Seconds to wait for the office's pipe file before connecting without it."""
 _PIPE_FOLDERS = ("/tmp", "/var/tmp")
 """Where LibreOffice creates its pipes (the first that is writable; $TMPDIR is ignored)."""
 WORD_IMPORT_FILTER = "MS Word 2007 XML"
@@ -93,12 +95,17 @@ class Office:
     def connect(self, timeout: float) -> None:
         """Wait until the office answers on its pipe; raise :class:`OfficeError` if it
         exits or does not answer within ``timeout`` seconds (then it is killed)."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         restarted = False
         while True:
             try:
-                self.desktop = self._try_connect()
-                return
+                # a connection attempt costs a millisecond of CPU: none before the pipe
+                # exists (unless it is not where expected after a while)
+                if self._pipe_created() or time.monotonic() - started > _PIPE_WAIT:
+                    self.desktop = self._try_connect()
+                    return
+                last = "its pipe is not created yet"
             except Exception as e:  # NoConnectException, or a bridge set up too early
                 last = getattr(e, "Message", "") or type(e).__name__
             status = self.proc.poll()
@@ -112,6 +119,10 @@ class Office:
                 raise OfficeError(f"did not start within {timeout:g} s (last: {last})",
                                   self.output(), timed_out=True)
             time.sleep(_POLL)
+
+    def _pipe_created(self) -> bool:
+        return any(os.path.exists(os.path.join(folder, f"OSL_PIPE_{os.getuid()}_{self.pipe}"))
+                   for folder in _PIPE_FOLDERS)
 
     def _try_connect(self) -> Any:
         local = uno.getComponentContext()
