@@ -84,7 +84,10 @@ class Assembly:
     def __init__(self, first: PartPdf) -> None:
         """Clone the first part (the slow step)."""
         self.strict = True
-        """Parts are read with pypdf's strict parser until one fails with it."""
+        """Parts are read with pypdf's strict parser until one fails with it: LibreOffice
+        writes well-formed files, and the lenient parser re-reads the header of every
+        object to find broken cross-reference entries (50 of the 90 ms that merging the
+        reference package takes). After a failure everything is merged again leniently."""
         try:
             try:
                 self._clone(first)
@@ -95,7 +98,7 @@ class Assembly:
             raise BuildError(f"cannot read {first.pdf.name}: {exc}") from exc
 
     def _clone(self, first: PartPdf) -> None:
-        self.main = _reader(first.pdf, self.strict)
+        self.main = PdfReader(first.pdf, strict=self.strict)
         _drop_structure(self.main.root_object)
         self.writer = PdfWriter(clone_from=self.main)
         _drop_outline(self.writer)
@@ -121,7 +124,7 @@ class Assembly:
 
     def _append(self, part: PartPdf) -> None:
         start = len(self.writer.pages)
-        self.writer.append(_reader(part.pdf, self.strict), import_outline=False)
+        self.writer.append(PdfReader(part.pdf, strict=self.strict), import_outline=False)
         self.starts.append(start)
         self.parts.append(part)
 
@@ -141,14 +144,6 @@ class Assembly:
         out.write_bytes(buffer.getvalue())
         return AssembleResult(pages=len(writer.pages), part_pages=tuple(self.starts),
                               pdfa_part=self.pdfa_part)
-
-
-def _reader(pdf: Path, strict: bool) -> PdfReader:
-    """pypdf's reader, strict first: LibreOffice writes well-formed files, and the
-    lenient parser re-reads the header of every object to find broken cross-reference
-    entries (50 of the 90 ms that merging the reference package takes). A part that the
-    strict parser refuses is merged again with the lenient one."""
-    return PdfReader(pdf, strict=strict)
 
 
 def _drop_structure(root: DictionaryObject) -> None:

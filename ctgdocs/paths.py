@@ -34,11 +34,19 @@ def private_cache(name: str) -> Path | None:
     folder = cache_dir() / name
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = folder.lstat()
+        private = is_private(folder)
     except OSError as exc:
         log.warning("cannot use the cache folder %s (%s)", folder, exc.strerror or exc)
         return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+    if not private:
         log.warning("%s is not a folder private to this user: it is not used", folder)
         return None
     return folder
+
+
+def is_private(folder: Path) -> bool:
+    """``folder`` is a folder (not a link) that this user owns and nobody else may read,
+    write or enter. Raises :class:`OSError` when it cannot be examined."""
+    info = folder.lstat()
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+            and not info.st_mode & 0o077)

@@ -113,12 +113,12 @@ def _without_output_intents(data: bytes) -> tuple[bytes | None, int]:
     root_ref = reader.trailer.raw_get("/Root")
     root = reader.trailer["/Root"]
     found = _STARTXREF.search(data[-64:])
+    prev = int(found.group(1)) if found else -1
     if (not isinstance(root, DictionaryObject) or "/OutputIntents" not in root
             or not isinstance(root_ref, IndirectObject)
-            or found is None or not data[int(found.group(1)):].startswith(b"xref")):
+            or prev < 0 or not data[prev:].startswith(b"xref")):
         return None, pages
     catalog = DictionaryObject({k: v for k, v in dict.items(root) if k != "/OutputIntents"})
-    prev = int(found.group(1))
     trailer = DictionaryObject({k: v for k, v in dict.items(reader.trailer)
                                 if k in ("/Size", "/Root", "/Info", "/ID")})
     trailer[NameObject("/Prev")] = NumberObject(prev)

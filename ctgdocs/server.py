@@ -73,13 +73,14 @@ def socket_path() -> Path | None:
     """This user's server socket for this code and environment; ``None`` when the
     folder is not private to the user or the path is too long for a socket."""
     from .build import code_key
+    from .paths import is_private
 
     try:
         folder = runtime_dir()
-        info = folder.stat()
+        private = is_private(folder)
     except OSError:
         return None
-    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+    if not private:
         log.warning("%s is not private to this user: the build server is not used", folder)
         return None
     digest = hashlib.sha256("\0".join(

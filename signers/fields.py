@@ -70,13 +70,11 @@ def _append_field(writer: IncrementalPdfFileWriter, spec: FieldSpec, locked: lis
         if "/Fields" not in form:
             form["/Fields"] = generic.ArrayObject()
         fields = form["/Fields"]
-        form_created = False
     else:
         form = generic.DictionaryObject()
         root[pdf_name("/AcroForm")] = writer.add_object(form)
         fields = form[pdf_name("/Fields")] = generic.ArrayObject()
         writer.update_root()
-        form_created = True
     field = generic.DictionaryObject({pdf_name("/FT"): pdf_name("/Sig"),
                                       pdf_name("/T"): pdf_string(spec.name)})
     field["/Type"] = pdf_name("/Annot")
@@ -84,14 +82,10 @@ def _append_field(writer: IncrementalPdfFileWriter, spec: FieldSpec, locked: lis
     field["/F"] = generic.NumberObject(WIDGET_FLAGS)
     field["/Rect"] = generic.ArrayObject([generic.FloatObject(rd(x)) for x in spec.box])
     field["/P"] = page_ref
-    field["/T"] = pdf_string(spec.name)
     field_ref = writer.add_object(field)
     fields.append(field_ref)
     writer.update_container(fields)
     writer.register_annotation(page_ref, field_ref)
-    if not form_created:
-        writer.update_container(fields)
-    form = writer.root["/AcroForm"]
     form.setdefault(pdf_name("/SigFlags"), generic.NumberObject(1))
     if spec.label:
         field[pdf_name("/TU")] = generic.TextStringObject(spec.label)

@@ -193,8 +193,9 @@ def _updated(view: HistoricalResolver, lst: Any, refs: tuple[tuple[int, int], ..
     else:
         reread, entries = set(range(len(refs))), {}
     if reread:
+        positions = sorted(reread)
         raw = list(lst)  # (indexing would resolve the references)
-        todo = generic.ArrayObject(raw[i] for i in sorted(reread))
+        todo = generic.ArrayObject(raw[i] for i in positions)
         try:
             fresh = list(_make_list(view, todo, exc, "", None))
         except Exception:  # noqa: BLE001 - the full listing raises it in order
@@ -202,7 +203,7 @@ def _updated(view: HistoricalResolver, lst: Any, refs: tuple[tuple[int, int], ..
         for name, (ft, ref, kids, ix) in fresh:
             if kids or name in entries:  # kids, or a duplicate name: full listing
                 return None
-            entries[name] = (ft, ref.idnum, ref.generation, sorted(reread)[ix])
+            entries[name] = (ft, ref.idnum, ref.generation, positions[ix])
         entries = dict(sorted(entries.items(), key=lambda item: item[1][3]))
     return _Listing(refs, entries)
 

@@ -121,8 +121,7 @@ class Office:
             time.sleep(_POLL)
 
     def _pipe_created(self) -> bool:
-        return any(os.path.exists(os.path.join(folder, f"OSL_PIPE_{os.getuid()}_{self.pipe}"))
-                   for folder in _PIPE_FOLDERS)
+        return any(path.exists() for path in _pipe_paths(self.pipe))
 
     def _try_connect(self) -> Any:
         local = uno.getComponentContext()
@@ -214,16 +213,18 @@ class Office:
         single-instance pipe. LibreOffice removes them when it quits through UNO, but
         not on SIGTERM (which is 25 ms faster); they are ours: nobody else uses the
         profile."""
-        return [*office_pipe_files(self.profile_url),
-                *(Path(folder) / f"OSL_PIPE_{os.getuid()}_{self.pipe}"
-                  for folder in _PIPE_FOLDERS)]
+        return [*office_pipe_files(self.profile_url), *_pipe_paths(self.pipe)]
 
 
 def office_pipe_files(profile_url: str) -> list[Path]:
     """Where a LibreOffice using the profile ``profile_url`` puts its single-instance
     pipe: named after the MD5 of the URL in UTF-16, in unpadded hex."""
     digest = hashlib.md5(profile_url.encode("utf-16-le"), usedforsecurity=False)
-    name = "SingleOfficeIPC_" + "".join(f"{b:x}" for b in digest.digest())
+    return _pipe_paths("SingleOfficeIPC_" + "".join(f"{b:x}" for b in digest.digest()))
+
+
+def _pipe_paths(name: str) -> list[Path]:
+    """Where LibreOffice may create the pipe called ``name``."""
     return [Path(folder) / f"OSL_PIPE_{os.getuid()}_{name}" for folder in _PIPE_FOLDERS]
 
 
