@@ -18,6 +18,11 @@ ANNEX_TEMPLATE = "annexe-commune.docx"
 """File name of the per-commune annex template, inside the templates folder."""
 
 
+def switched_off(variable: str) -> bool:
+    """The environment variable ``variable`` says ``off`` (or ``0``, ``no``, ``false``)."""
+    return os.environ.get(variable, "on").strip().lower() in ("off", "0", "no", "false")
+
+
 def cache_dir() -> Path:
     """``$CTGDOCS_CACHE``, else ``$XDG_CACHE_HOME/ctgdocs``, else ``~/.cache/ctgdocs``."""
     configured = os.environ.get("CTGDOCS_CACHE")

@@ -360,15 +360,14 @@ def template_cache() -> Path | None:
     compiled Jinja code, keyed by their content and the library versions, so that a new
     process does not redo them (about 45 ms for the two shipped templates). ``None``
     when ``CTGDOCS_TEMPLATE_CACHE=off`` or the folder is not private to this user."""
-    if os.environ.get("CTGDOCS_TEMPLATE_CACHE", "on").strip().lower() in ("off", "0", "no"):
-        return None
-    from .paths import private_cache
+    from .paths import private_cache, switched_off
 
-    return private_cache("templates")
+    return None if switched_off("CTGDOCS_TEMPLATE_CACHE") else private_cache("templates")
 
 
 TEMPLATE_CACHE_FILES = 200
-"""Entries kept in the template cache; the least recently written go first."""
+"""Most entries in the template cache: beyond, the least recently written are removed
+down to half of it."""
 _CACHE_MAGIC = b"ctgdocs template cache 1\n"
 
 

@@ -52,8 +52,9 @@ _CONNECT_TIMEOUT = 2.0
 
 def enabled() -> bool:
     """False when ``CTGDOCS_SERVER`` is ``off`` (or ``0``, ``no``, ``false``)."""
-    return os.environ.get("CTGDOCS_SERVER", "on").strip().lower() not in (
-        "off", "0", "no", "false")
+    from .paths import switched_off
+
+    return not switched_off("CTGDOCS_SERVER")
 
 
 def runtime_dir() -> Path:
