@@ -306,6 +306,10 @@ class Server:
         warm = "no LibreOffice"
         if self.converter is not None:
             ready = getattr(self.converter, "warm", lambda: True)()
+            if not ready:  # a worker that failed to start is not waited for in vain
+                for reason in getattr(self.converter, "restart_failed", list)():
+                    log.warning("a LibreOffice worker failed to start, another one is "
+                                "starting: %s", reason)
             warm = self.converter.describe() + ("" if ready else " (starting)")
         _Frames(stream, "out", False).write(
             f"build server {os.getpid()} on {self.path}\n  {warm}; {self.builds} build(s) "

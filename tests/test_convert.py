@@ -164,6 +164,58 @@ def test_stop_soon_lets_the_workers_quit_without_waiting(docs: list[Path],
     assert len(list(outdir.glob("*.pdf"))) == 2
 
 
+_FIRST_CALLS = """
+import sys, threading
+from pathlib import Path
+from ctgdocs.convert.uno_office import Office
+
+folder, docx, pipes = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+together = threading.Barrier(len(pipes))
+errors = []
+
+def use(i, pipe):
+    office = Office.__new__(Office)  # attached to a running office instead of starting one
+    office.pipe, office.timed_out, office.log_path = pipe, False, folder / f"{i}.log"
+    try:
+        together.wait(30)
+        office.desktop = office._try_connect()
+        together.wait(30)
+        office.convert(docx, folder / f"{i}.pdf", 60)
+    except Exception as e:
+        errors.append(repr(e))
+        together.abort()
+
+threads = [threading.Thread(target=use, args=(i, p)) for i, p in enumerate(pipes)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(*errors)
+"""
+
+
+def test_first_uno_calls_of_a_process_are_not_made_by_two_threads_at_once(
+        docs: list[Path], tmp_path: Path) -> None:
+    """A build's workers connect and convert in parallel threads. PyUNO's first look at a
+    UNO type in a process must not be shared by two threads: it then lost a worker to
+    "AttributeError: getCount" (or "createInstanceWithContext") in 7 % of the processes.
+    40 new processes each connect to the same two running offices from two threads at
+    once and convert."""
+    from ctgdocs.convert.local import LocalConverter
+
+    with LocalConverter(workers=2, timeout=60) as converter:
+        for worker in converter._pool:
+            worker.ready.result()
+        pipes = [worker.office.pipe for worker in converter._pool]
+        failures = []
+        for _ in range(40):
+            child = subprocess.run([sys.executable, "-c", _FIRST_CALLS, tmp_path, docs[0],
+                                    *pipes], capture_output=True, text=True, timeout=120)
+            if child.returncode or child.stdout.strip():
+                failures.append(child.stdout.strip() or child.stderr[-500:])
+    assert not failures, failures
+
+
 def test_workers_can_be_added_and_removed_once_started(docs: list[Path], outdir: Path) -> None:
     """``ctg build`` starts one worker while the data loads, then as many as it needs."""
     from ctgdocs.convert.local import LocalConverter

@@ -151,6 +151,20 @@ class LocalConverter:
         return bool(self._pool) and all(w.ready.done() and w.ready.exception() is None
                                         for w in self._pool)
 
+    def restart_failed(self) -> list[str]:
+        """Start a new worker in place of each one that failed to start or has exited (the
+        new ones warm up meanwhile); return why those that failed to start failed."""
+        failed = [w for w in self._pool if not w.usable]
+        reasons = []
+        for worker in failed:
+            error = worker.ready.exception() if worker.ready.done() else None
+            if error is not None:
+                output = getattr(error, "output", "")
+                reasons.append(f"{error}" + (f"\n{tail(output, 5)}" if output.strip() else ""))
+        if failed and self._executor is not None:
+            self._start(warm_up=True)
+        return reasons
+
     def set_workers(self, workers: int) -> None:
         """Use ``workers`` processes from now on: if started, start the missing ones now
         (they warm up meanwhile) and stop the extra ones."""
