@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := libreoffice-writer-nogui python3-uno fonts-noto-core fonts-dejavu-core \
+APT_PACKAGES := libreoffice-writer-nogui python3-uno libjemalloc2 fonts-noto-core fonts-dejavu-core \
 	poppler-utils qpdf softhsm2 opensc python3-venv python3-pip
 DATA ?= examples/vallee-herault/convention.yaml
 

@@ -8,6 +8,7 @@ import os
 import signal
 import stat
 import subprocess
+import sysconfig
 import threading
 import time
 import uuid
@@ -83,7 +84,8 @@ class Office:
                 f"--accept=pipe,name={self.pipe};urp;StarOffice.ComponentContext"]
         with self.log_path.open("ab") as log_file:
             return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log_file,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    env=office_environment())
 
     @property
     def alive(self) -> bool:
@@ -221,6 +223,37 @@ class Office:
         not on SIGTERM (which is 25 ms faster); they are ours: nobody else uses the
         profile."""
         return [*office_pipe_files(self.profile_url), *_pipe_paths(self.pipe)]
+
+
+def office_environment() -> dict[str, str]:
+    """The environment of an office process: ours, with jemalloc as its memory allocator
+    when installed (Debian's libjemalloc2) unless ``CTGDOCS_JEMALLOC=off``.
+
+    LibreOffice allocates and frees small blocks all the time: glibc's allocator took a
+    quarter of its CPU time converting the annexes, and jemalloc, keeping the memory it
+    frees (no decay: a worker's memory stays at its peak), costs about 8 % less CPU for
+    the same PDFs (`bench/build.py`)."""
+    env = dict(os.environ)
+    library = jemalloc()
+    if library is not None:
+        env["LD_PRELOAD"] = " ".join(filter(None, [os.fspath(library),
+                                                   env.get("LD_PRELOAD", "")]))
+        env["MALLOC_CONF"] = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+    return env
+
+
+def jemalloc() -> Path | None:
+    """jemalloc's shared library if installed and not switched off (``CTGDOCS_JEMALLOC``)."""
+    from ctgdocs.paths import switched_off
+
+    if switched_off("CTGDOCS_JEMALLOC"):
+        return None
+    arch = sysconfig.get_config_var("MULTIARCH") or ""
+    for folder in (f"/usr/lib/{arch}", "/usr/lib64", "/usr/lib"):
+        library = Path(folder) / "libjemalloc.so.2"
+        if library.is_file():
+            return library
+    return None
 
 
 def office_pipe_files(profile_url: str) -> list[Path]:
