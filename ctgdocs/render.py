@@ -461,26 +461,65 @@ def render_bytes(template: Path, context: Context) -> bytes:
     try:
         doc = _Template(io.BytesIO(_template_bytes(template)))
         doc.render(context, jinja_environment(), autoescape=True)
-        buffer = io.BytesIO()
-        doc.save(buffer)
+        return _save(doc)
     except TemplateError:
         raise
     except (jinja2.TemplateError, KeyError, ValueError, TypeError, zipfile.BadZipFile,
             AttributeError) as exc:
         raise TemplateError(f"{template}: cannot render: {_describe(exc)}") from exc
-    return normalise_zip(buffer.getvalue())
+
+
+def _save(doc: _Template) -> bytes:
+    """The rendered document as a deterministic zip: the bytes of ``doc.save`` followed by
+    :func:`normalise_zip` (tested), written in one pass instead of compressing every
+    part twice and reading it back (a third of the rendering time)."""
+    if doc.crc_to_new_media or doc.crc_to_new_embedded or doc.zipname_to_replace:
+        buffer = io.BytesIO()  # docxtpl's replace_* calls rewrite the saved zip
+        doc.save(buffer)
+        return normalise_zip(buffer.getvalue())
+    from docx.opc.pkgwriter import PackageWriter
+
+    doc.pre_processing()
+    package = doc.docx.part.package
+    parts = package.parts
+    for part in parts:
+        part.before_marshal()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        writer = _NormalisedZip(zf)
+        # what PackageWriter.write does with the zip it opens itself
+        PackageWriter._write_content_types_stream(writer, parts)
+        PackageWriter._write_pkg_rels(writer, package.rels)
+        PackageWriter._write_parts(writer, parts)  # type: ignore[arg-type]  # same interface
+    return out.getvalue()
+
+
+class _NormalisedZip:
+    """python-docx's physical package writer interface over a zip written as
+    :func:`normalise_zip` writes it."""
+
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        self.zf = zf
+
+    def write(self, pack_uri: Any, blob: bytes) -> None:
+        _write_entry(self.zf, pack_uri.membername, blob)
+
+
+def _write_entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """One member with a fixed timestamp and attributes."""
+    info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
 
 
 def normalise_zip(data: bytes) -> bytes:
     """Rewrite a zip with fixed timestamps and attributes so equal content gives equal bytes."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
-            info = zipfile.ZipInfo(item.filename, date_time=_ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            dst.writestr(info, src.read(item.filename))
+            _write_entry(dst, item.filename, src.read(item.filename))
     return out.getvalue()
 
 
