@@ -225,13 +225,16 @@ def test_a_worker_that_fails_to_start_is_replaced(env, tmp_path) -> None:
     real = Path(shutil.which("soffice") or "soffice").resolve().with_name("soffice.bin")
     env = {**env, "CTGDOCS_SOFFICE": str(ROOT / "tests/resources/stand-ins/fail-once/soffice"),
            "REAL_SOFFICE": str(real), "STAND_IN_STATE": str(tmp_path)}
-    started = _ctg(env, "server", "start")
-    assert started.returncode == 0, started.stderr
-    assert (tmp_path / "failed-once").is_dir()  # one start did fail
-    assert "(starting)" not in _status(env)
-    log = next(Path(env["XDG_RUNTIME_DIR"]).glob("ctgdocs/*.log")).read_text()
-    assert "a LibreOffice worker failed to start" in log
-    assert "exited with status 1 before it was ready" in log and "simulated" in log
-    built = _ctg(env, "build", str(REFERENCE), "-o", str(tmp_path / "out"))
-    assert built.returncode == 0, built.stderr
-    assert _served(env) == 1
+    try:
+        started = _ctg(env, "server", "start")
+        assert started.returncode == 0, started.stderr
+        assert (tmp_path / "failed-once").is_dir()  # one start did fail
+        assert "(starting)" not in _status(env)
+        log = next(Path(env["XDG_RUNTIME_DIR"]).glob("ctgdocs/*.log")).read_text()
+        assert "a LibreOffice worker failed to start" in log
+        assert "exited with status 1 before it was ready" in log and "simulated" in log
+        built = _ctg(env, "build", str(REFERENCE), "-o", str(tmp_path / "out"))
+        assert built.returncode == 0, built.stderr
+        assert _served(env) == 1
+    finally:  # another soffice is another server: the fixture's stop would not reach it
+        _ctg(env, "server", "stop")
