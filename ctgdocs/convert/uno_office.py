@@ -147,8 +147,7 @@ class Office:
         watchdog.daemon = True
         watchdog.start()
         try:
-            with _alone_first_time("document"):
-                self._convert(docx, pdf)
+            self._convert(docx, pdf)
         except OfficeError:
             raise
         except Exception as e:  # UNO exceptions (IOException, DisposedException, ...)
@@ -161,12 +160,19 @@ class Office:
             watchdog.cancel()
 
     def _convert(self, docx: Path, pdf: Path) -> None:
-        document = self.desktop.loadComponentFromURL(
-            uno.systemPathToFileUrl(os.fspath(docx.resolve())), "_blank", 0, _load_properties(docx))
-        if document is None:
-            raise OfficeError("could not open it (not a Word document?)", self.output())
+        # the objects PyUNO meets are the document and its indexes: the export returns none
+        with _alone_first_time("document"):
+            document = self.desktop.loadComponentFromURL(
+                uno.systemPathToFileUrl(os.fspath(docx.resolve())), "_blank", 0,
+                _load_properties(docx))
+            if document is None:
+                raise OfficeError("could not open it (not a Word document?)", self.output())
+            try:
+                _update_indexes(document)
+            except BaseException:
+                document.close(True)
+                raise
         try:
-            _update_indexes(document)
             document.storeToURL(uno.systemPathToFileUrl(os.fspath(pdf.resolve())),
                                 _export_properties())
         finally:
