@@ -126,8 +126,10 @@ class RevisionStep:
 
 
 _SCOPES: dict[int, tuple[weakref.ref[FieldMDPSpec], frozenset[str] | None]] = {}
-"""The scoped field names of each FieldMDP policy seen, as a set (``None``: not all
-names are strings, pyHanko judges)."""
+"""The scoped field names of each FieldMDP policy alive, as a set of plain strings
+(``None``: not all names are strings, pyHanko judges). The names are copied: a name
+read from the file refers to its reader, which would keep the whole parsed document in
+memory after the check (in a long-running process, one document per verification)."""
 
 
 def _is_locked(field_mdp: FieldMDPSpec, name: str) -> bool:
@@ -152,10 +154,9 @@ def _scope(field_mdp: FieldMDPSpec) -> frozenset[str] | None:
     if known is not None and known[0]() is field_mdp:
         return known[1]
     names = list(field_mdp.fields or ())
-    scope = frozenset(names) if all(isinstance(n, str) for n in names) else None
-    if len(_SCOPES) > 4096:
-        _SCOPES.clear()
-    _SCOPES[id(field_mdp)] = (weakref.ref(field_mdp), scope)
+    scope = frozenset(map(str, names)) if all(isinstance(n, str) for n in names) else None
+    key = id(field_mdp)
+    _SCOPES[key] = (weakref.ref(field_mdp, lambda _: _SCOPES.pop(key, None)), scope)
     return scope
 
 

@@ -203,7 +203,10 @@ def _updated(view: HistoricalResolver, lst: Any, refs: tuple[tuple[int, int], ..
         for name, (ft, ref, kids, ix) in fresh:
             if kids or name in entries:  # kids, or a duplicate name: full listing
                 return None
-            entries[name] = (ft, ref.idnum, ref.generation, positions[ix])
+            # plain copies: names and types read from the file refer to its reader,
+            # which this listing (kept per reader, weakly) must not keep alive
+            entries[str(name)] = (None if ft is None else generic.NameObject(ft), ref.idnum,
+                                  ref.generation, positions[ix])
         entries = dict(sorted(entries.items(), key=lambda item: item[1][3]))
     return _Listing(refs, entries)
 

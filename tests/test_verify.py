@@ -171,6 +171,32 @@ def test_honest_package_verifies(world: World) -> None:
     assert_parity(report, pdf, world)
 
 
+def test_verification_keeps_nothing_of_the_document(world: World) -> None:
+    """Once verified, the parsed document is freed: the caches of the linear-time
+    machinery keep plain values only (the field names read from the file referred to
+    their reader, which stayed in memory: one document per verification, for ever, in a
+    long-running process)."""
+    import gc
+    import weakref
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    readers: list[weakref.ref[PdfFileReader]] = []
+    original = PdfFileReader.__init__
+
+    def spy(self: PdfFileReader, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)
+        readers.append(weakref.ref(self))
+
+    PdfFileReader.__init__ = spy  # type: ignore[method-assign]
+    try:
+        assert world.verify(world.honest).valid
+    finally:
+        PdfFileReader.__init__ = original  # type: ignore[method-assign]
+    gc.collect()
+    assert readers and not [r for r in readers if r() is not None]
+
+
 def test_report_json_and_table(world: World) -> None:
     report = world.verify(world.honest)
     data = json.loads(report.to_json())
