@@ -201,7 +201,10 @@ def _updated(view: HistoricalResolver, lst: Any, refs: tuple[tuple[int, int], ..
         except Exception:  # noqa: BLE001 - the full listing raises it in order
             return None
         for name, (ft, ref, kids, ix) in fresh:
-            if kids or name in entries:  # kids, or a duplicate name: full listing
+            # kids, a duplicate name, or a name or type that is not a text string or a
+            # name (kept as read by pyHanko): full listing
+            if kids or name in entries or not isinstance(name, generic.TextStringObject) \
+                    or not (ft is None or isinstance(ft, generic.NameObject)):
                 return None
             # plain copies: names and types read from the file refer to its reader,
             # which this listing (kept per reader, weakly) must not keep alive
