@@ -472,13 +472,19 @@ def render_bytes(template: Path, context: Context) -> bytes:
 def _save(doc: _Template) -> bytes:
     """The rendered document as a deterministic zip: the bytes of ``doc.save`` followed by
     :func:`normalise_zip` (tested), written in one pass instead of compressing every
-    part twice and reading it back (a third of the rendering time)."""
-    if doc.crc_to_new_media or doc.crc_to_new_embedded or doc.zipname_to_replace:
-        buffer = io.BytesIO()  # docxtpl's replace_* calls rewrite the saved zip
-        doc.save(buffer)
-        return normalise_zip(buffer.getvalue())
+    part twice and reading it back (a quarter of the rendering time)."""
     from docx.opc.pkgwriter import PackageWriter
 
+    steps: list[Any] = [getattr(PackageWriter, name, None) for name in
+             ("_write_content_types_stream", "_write_pkg_rels", "_write_parts")]
+    if doc.crc_to_new_media or doc.crc_to_new_embedded or doc.zipname_to_replace \
+            or None in steps:
+        # docxtpl's replace_* calls rewrite the saved zip; a python-docx whose package
+        # writer is organised otherwise: its own save, then normalised
+        buffer = io.BytesIO()
+        doc.save(buffer)
+        return normalise_zip(buffer.getvalue())
+    write_content_types, write_pkg_rels, write_parts = steps
     doc.pre_processing()
     package = doc.docx.part.package
     parts = package.parts
@@ -488,9 +494,9 @@ def _save(doc: _Template) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         writer = _NormalisedZip(zf)
         # what PackageWriter.write does with the zip it opens itself
-        PackageWriter._write_content_types_stream(writer, parts)
-        PackageWriter._write_pkg_rels(writer, package.rels)
-        PackageWriter._write_parts(writer, parts)  # type: ignore[arg-type]  # same interface
+        write_content_types(writer, parts)
+        write_pkg_rels(writer, package.rels)
+        write_parts(writer, parts)
     return out.getvalue()
 
 

@@ -250,6 +250,33 @@ def test_rendered_zip_is_docxtpl_save_normalised(reference: Convention, template
     assert render_bytes(templates / name, context) == normalise_zip(saved.getvalue())
 
 
+def test_rendering_without_python_docx_writer_internals(reference: Convention,
+                                                        templates: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A python-docx whose package writer lacks the steps the one-pass writer calls:
+    rendering uses python-docx's own save instead, same bytes (no template error)."""
+    from docx.opc.phys_pkg import PhysPkgWriter
+    from docx.opc.pkgwriter import PackageWriter
+
+    context = annex_context(reference, 0)
+    expected = render_bytes(templates / ANNEX_TEMPLATE, context)
+    steps = {name: getattr(PackageWriter, name) for name in
+             ("_write_content_types_stream", "_write_pkg_rels", "_write_parts")}
+
+    def write(pkg_file: object, pkg_rels: object, parts: object) -> None:
+        # a reorganised writer: the same zip, written without those static methods
+        phys = PhysPkgWriter(pkg_file)
+        steps["_write_content_types_stream"](phys, parts)
+        steps["_write_pkg_rels"](phys, pkg_rels)
+        steps["_write_parts"](phys, parts)
+        phys.close()
+
+    for name in steps:
+        monkeypatch.delattr(PackageWriter, name)
+    monkeypatch.setattr(PackageWriter, "write", staticmethod(write))
+    assert render_bytes(templates / ANNEX_TEMPLATE, context) == expected
+
+
 @pytest.mark.parametrize("name", [MAIN_TEMPLATE, ANNEX_TEMPLATE])
 def test_templates_are_lean(templates: Path, name: str) -> None:
     """LibreOffice imports every style definition of every rendered document: the shipped
