@@ -24,7 +24,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from ctgdocs.cli import ExitCode, main
-from signers.credentials import Pkcs12Credentials
+from signers.credentials import PemCredentials, Pkcs12Credentials
 from signers.demo_pki import DemoPki, DemoSubject, create_demo_pki, revoke
 from signers.diffcache import RevisionStep
 from signers.fields import add_signature_fields
@@ -195,6 +195,95 @@ def test_verification_keeps_nothing_of_the_document(world: World) -> None:
         PdfFileReader.__init__ = original  # type: ignore[method-assign]
     gc.collect()
     assert readers and not [r for r in readers if r() is not None]
+
+
+def _chainless_credentials(world: World, who: str, folder: Path) -> PemCredentials:
+    """``who``'s key and certificate alone, without the CA chain (as a signatory might
+    export them)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    key, cert, _ = pkcs12.load_key_and_certificates(
+        world.pki.pkcs12(who).read_bytes(), world.pki.passphrase.encode())
+    assert key is not None and cert is not None
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return PemCredentials(folder / "key.pem", folder / "cert.pem")
+
+
+def test_a_signature_is_judged_on_its_own_certificates(world: World, tmp_path: Path) -> None:
+    """A signature whose CMS lacks the intermediate CA certificate has no certification
+    path — as in pyHanko's own validation — even though the signature before it carries
+    that certificate. Signatures are checked concurrently: a verdict that depended on
+    what another check had seen first would depend on timing. (No timestamp: the
+    timestamp token would carry the intermediate certificate, that of the TSA.)"""
+    pdf = tmp_path / "chainless.pdf"
+    sign_field(world.signed[0], pdf, FIELDS[1],
+               _chainless_credentials(world, FIELDS[1], tmp_path),
+               expected=_expected(FIELDS[1]), tsa_url=None)
+    report = world.verify(pdf)
+    first, second = report.signatures
+    assert first.valid and first.trusted, render_table(report)
+    assert second.intact and second.signature_valid and not second.trusted
+    assert not second.valid and not report.valid
+    assert_parity(report, pdf, world)
+
+
+def test_signatures_are_checked_concurrently(tmp_path: Path, monkeypatch) -> None:
+    """While one signature's check waits for its OCSP answer, the others go on: an OCSP
+    responder that takes 0.3 s per answer (remote ones do) receives several requests at
+    once — never more than CONCURRENT_CHECKS — and the verdicts are those of pyHanko."""
+    import threading
+    import time
+
+    from signers import verify
+    from signers.services import make_server
+
+    port = free_port()
+    people = PEOPLE[:4]
+    pki = create_demo_pki(people, tmp_path / "pki", services_url=f"http://127.0.0.1:{port}")
+    pdf = make_unsigned(tmp_path / "unsigned.pdf", [p.id for p in people])
+    with running_services(pki.directory, port=port) as services:
+        for k, person in enumerate(people):
+            signed = tmp_path / f"signed-{k + 1}.pdf"
+            sign_field(pdf, signed, person.id,
+                       Pkcs12Credentials(pki.pkcs12(person.id), pki.passphrase),
+                       expected=_expected(person.id), tsa_url=services.tsa_url)
+            pdf = signed
+
+    server = make_server(pki.directory, port)
+    lock, waiting, most = threading.Lock(), [0], [0]
+    answer = server.RequestHandlerClass
+
+    class SlowResponder(answer):  # type: ignore[misc, valid-type]
+        def do_POST(self) -> None:  # noqa: N802
+            with lock:
+                waiting[0] += 1
+                most[0] = max(most[0], waiting[0])
+            try:
+                time.sleep(0.3)
+                super().do_POST()
+            finally:
+                with lock:
+                    waiting[0] -= 1
+
+    server.RequestHandlerClass = SlowResponder
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        report = verify_document(pdf, trust_roots=[pki.root_cert])
+        assert report.valid and len(report.signatures) == 4, render_table(report)
+        assert most[0] == 4
+        most[0] = 0
+        monkeypatch.setattr(verify, "CONCURRENT_CHECKS", 2)
+        report = verify_document(pdf, trust_roots=[pki.root_cert])
+        assert report.valid and most[0] == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def test_report_json_and_table(world: World) -> None:
