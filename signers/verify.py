@@ -248,22 +248,20 @@ class _Contexts:
         if validation_time is not None:
             self.kwargs["moment"] = validation_time
         self.kwargs.update(extra)
-        self.backend: FetcherBackend | None = None
+        # the fetchers are shared, so no context may own the backend (none is closed)
+        given = self.kwargs.pop("fetcher_backend", None)
+        owned = isinstance(given, OwnedFetcherBackend)
+        backend: FetcherBackend | None = given.backend if owned else given
+        self.backend = backend if owned else None  # ours to close; a lent one is not
         if offline or self.kwargs.get("fetchers") is not None:
             return
-        given = self.kwargs.pop("fetcher_backend", None)
-        if isinstance(given, OwnedFetcherBackend):
-            self.backend = given.backend  # ours to close
-        elif given is not None:
-            self.kwargs["fetchers"] = given.get_fetchers()  # the caller closes it
-            return
-        else:
+        if backend is None:
             from pyhanko_certvalidator.fetchers.aiohttp_fetchers import (
                 AIOHttpFetcherBackend,  # imports aiohttp: only when fetching
             )
 
-            self.backend = AIOHttpFetcherBackend()
-        self.kwargs["fetchers"] = self.backend.get_fetchers()
+            backend = self.backend = AIOHttpFetcherBackend()
+        self.kwargs["fetchers"] = backend.get_fetchers()
 
     def new(self) -> ValidationContext:
         """A validation context for one signature."""
@@ -321,20 +319,19 @@ async def _check_all(pending: deque[tuple[int, EmbeddedPdfSignature]],
     """Check the signatures ``CONCURRENT_CHECKS`` at a time: while one waits for an OCSP
     responder, a CRL or a timestamp authority's certificate status, the others are
     checked. Reports come in the order of ``pending``."""
-    reports: list[SignatureReport | None] = [None] * len(pending)
+    reports: dict[int, SignatureReport] = {}
+    count = len(pending)
 
     async def checker() -> None:
         while pending:
             index, emb = pending.popleft()
             reports[index] = await _check_one(emb, contexts.new(), doc, by_field,
                                               have_expectations)
-            del emb  # its parsed CMS data is not kept until the last check
 
     async with asyncio.TaskGroup() as group:
-        for _ in range(min(CONCURRENT_CHECKS, len(pending))):
+        for _ in range(min(CONCURRENT_CHECKS, count)):
             group.create_task(checker())
-    assert all(r is not None for r in reports)
-    return [r for r in reports if r is not None]
+    return [reports[index] for index in range(count)]
 
 
 # -- one signature ---------------------------------------------------------------------

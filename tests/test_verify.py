@@ -234,7 +234,7 @@ def test_a_signature_is_judged_on_its_own_certificates(world: World, tmp_path: P
 def test_signatures_are_checked_concurrently(tmp_path: Path, monkeypatch) -> None:
     """While one signature's check waits for its OCSP answer, the others go on: an OCSP
     responder that takes 0.3 s per answer (remote ones do) receives several requests at
-    once — never more than CONCURRENT_CHECKS — and the verdicts are those of pyHanko."""
+    once — never more than CONCURRENT_CHECKS — and every signature still verifies."""
     import threading
     import time
 
