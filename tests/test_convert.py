@@ -112,6 +112,93 @@ def test_version_read_from_the_installation_matches_soffice_version() -> None:
     assert version.full.startswith(version.setup + ".") and version.setup.count(".") == 1
 
 
+def test_profile_settings_come_from_the_installation() -> None:
+    from ctgdocs.convert.office import (
+        find_soffice,
+        office_program,
+        product_version,
+        profile_settings,
+    )
+
+    program = office_program(find_soffice())
+    settings = {s.name: s for s in profile_settings(program)}
+    version = product_version(program)
+    assert version is not None and settings["ooSetupLastVersion"].value == version.setup
+    flags = settings["Flags"]
+    assert "'MS Word 2007 XML'" in flags.path
+    assert {"IMPORT", "EXPORT", "ALIEN"} <= set(flags.value)
+    assert "SUPPORTSSIGNING" not in flags.value
+
+
+def test_seeding_a_profile_keeps_its_other_settings_and_rewrites_only_changes(
+        tmp_path: Path) -> None:
+    """LibreOffice rewrites registrymodifications.xcu on exit (lists as ``<it>`` items);
+    seeding again after that, or after an upgrade, changes only what must change."""
+    from ctgdocs.convert.office import Setting, seed_profile
+
+    flags = Setting("/org.openoffice.TypeDetection.Filter/Filters/org.openoffice."
+                    "TypeDetection.Filter:Filter['MS Word 2007 XML']", "Flags",
+                    ("IMPORT", "EXPORT", "ALIEN"))
+    version = Setting("/org.openoffice.Setup/Product", "ooSetupLastVersion", "7.4")
+    xcu = tmp_path / "user" / "registrymodifications.xcu"
+    seed_profile(tmp_path, [version, flags])
+    text = xcu.read_text(encoding="utf-8")
+    assert text.count("<item ") == 2 and text.rstrip().endswith("</oor:items>")
+    assert "<value><it>IMPORT</it><it>EXPORT</it><it>ALIEN</it></value>" in text
+    assert "<value>7.4</value>" in text
+    # what LibreOffice adds is kept, and an unchanged profile is not written again
+    other = ('<item oor:path="/org.openoffice.Office.Common/Misc"><prop oor:name="FirstRun" '
+             'oor:op="fuse"><value>false</value></prop></item>\n')
+    xcu.write_text(text.replace("</oor:items>", other + "</oor:items>"), encoding="utf-8")
+    before = xcu.stat()
+    seed_profile(tmp_path, [version, flags])
+    after = xcu.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # a new version and new flags replace the old values, once each
+    seed_profile(tmp_path, [Setting(version.path, version.name, "24.2"),
+                            Setting(flags.path, flags.name, ("IMPORT", "EXPORT"))])
+    text = xcu.read_text(encoding="utf-8")
+    assert text.count("<item ") == 3 and other in text
+    assert "<value>24.2</value>" in text and "7.4" not in text
+    assert "<value><it>IMPORT</it><it>EXPORT</it></value>" in text and "ALIEN" not in text
+
+
+def test_workers_do_not_set_up_gnupg(docs: list[Path], outdir: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """As installed, LibreOffice checks every .docx it opens for signatures, and its first
+    check runs gpgconf (three times), gpg and gpgsm; ctgdocs' profiles turn that off, for
+    the UNO workers and for ``soffice --convert-to`` alike. GnuPG is replaced by a
+    stand-in that records its runs."""
+    from ctgdocs.convert.office import (
+        find_soffice,
+        office_program,
+        profile_settings,
+        seed_profile,
+    )
+    from ctgdocs.convert.uno_office import RESTART_STATUS
+
+    log = tmp_path / "gnupg.log"
+    monkeypatch.setenv("GNUPG_STAND_IN_LOG", str(log))
+    _use_stand_in(monkeypatch, "gnupg")
+    program = office_program(find_soffice())
+    plain = tmp_path / "plain-profile"  # the version only: LibreOffice's own filter flags
+    seed_profile(plain, [s for s in profile_settings(program) if s.name != "Flags"])
+    args = [program, "--headless", f"-env:UserInstallation={plain.as_uri()}",
+            "--convert-to", "pdf", "--outdir", tmp_path / "plain", docs[0]]
+    for _ in range(2):  # a new profile: the first start only creates it
+        if subprocess.run(args, capture_output=True, timeout=120).returncode != RESTART_STATUS:
+            break
+    assert (tmp_path / "plain" / f"{docs[0].stem}.pdf").is_file()
+    assert "gpgconf" in log.read_text()
+    log.unlink()
+    for mode in ("uno", "cli"):
+        monkeypatch.setenv("CTGDOCS_CONVERT_MODE", mode)
+        (outdir / mode).mkdir()
+        make_converter(jobs=1, timeout=60).convert(_jobs(docs, outdir / mode))
+        assert len(list((outdir / mode).glob("*.pdf"))) == 2
+    assert not log.exists()
+
+
 def test_local_converts_to_pdfa2b_with_embedded_fonts(docs: list[Path], outdir: Path,
                                                       mode: str) -> None:
     converter = make_converter(jobs=2, timeout=60)

@@ -12,6 +12,8 @@ from typing import Protocol
 
 from ctgdocs.exceptions import ConversionError
 
+#: LibreOffice import filter of .docx files (Word 2007 and later).
+WORD_IMPORT_FILTER = "MS Word 2007 XML"
 #: LibreOffice export filter and its options for PDF/A-2b (fonts are always embedded).
 PDF_EXPORT_FILTER = "writer_pdf_Export"
 PDFA_VERSION = 2

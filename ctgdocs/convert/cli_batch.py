@@ -118,7 +118,7 @@ class CliConverter:
 
 def _convert_batch(program: Path, batch: list[ConversionJob],
                    timeout: float) -> list[ConversionJob]:
-    profile = acquire_profile(product_version(program))
+    profile = acquire_profile(program)
     workdir = Path(tempfile.mkdtemp(prefix="ctgdocs-convert-"))
     try:
         inputs = [workdir / f"{i}.docx" for i in range(len(batch))]

@@ -183,7 +183,7 @@ class LocalConverter:
             self._pool.append(self._launch(self._executor, warm_up))
 
     def _launch(self, executor: ThreadPoolExecutor, warm_up: bool) -> _Worker:
-        profile = acquire_profile(product_version(self.program))
+        profile = acquire_profile(self.program)
         workdir = Path(tempfile.mkdtemp(prefix="ctgdocs-convert-"))
         try:
             office = Office(self.program, profile.url, workdir)

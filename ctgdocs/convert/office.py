@@ -9,10 +9,13 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from xml.sax.saxutils import escape, quoteattr
 
+from ctgdocs.convert.base import WORD_IMPORT_FILTER
 from ctgdocs.exceptions import MissingDependencyError
 from ctgdocs.paths import cache_dir
 from ctgdocs.runner import ProgramTimeout, run
@@ -26,11 +29,6 @@ _XCU_HEADER = ('<?xml version="1.0" encoding="UTF-8"?>\n'
                '<oor:items xmlns:oor="http://openoffice.org/2001/registry" '
                'xmlns:xs="http://www.w3.org/2001/XMLSchema" '
                'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n')
-_LAST_VERSION_ITEM = ('<item oor:path="/org.openoffice.Setup/Product">'
-                      '<prop oor:name="ooSetupLastVersion" oor:op="fuse">'
-                      '<value>{version}</value></prop></item>\n')
-_LAST_VERSION_RE = re.compile(
-    r'(<prop oor:name="ooSetupLastVersion"[^>]*><value>)([^<]*)(</value>)')
 
 
 def find_soffice() -> Path:
@@ -92,6 +90,76 @@ def _xcd_value(data: bytes, name: bytes) -> str | None:
 _XCD_VALUE = re.compile(rb"\s*<value>([^<]+)</value>")
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One configuration property that a worker profile sets (its user layer)."""
+
+    path: str
+    """The property's node, e.g. ``/org.openoffice.Setup/Product``."""
+    name: str
+    """The property, e.g. ``ooSetupLastVersion``."""
+    value: str | tuple[str, ...]
+    """A value, or the items of a list."""
+
+    def item(self) -> str:
+        """The ``<item>`` of ``registrymodifications.xcu`` that sets it, as LibreOffice
+        itself writes it (so that the file it rewrites on exit reads the same)."""
+        if isinstance(self.value, str):
+            value = escape(self.value)
+        else:
+            value = "".join(f"<it>{escape(v)}</it>" for v in self.value)
+        return (f'<item oor:path={quoteattr(self.path)}><prop oor:name="{self.name}" '
+                f'oor:op="fuse"><value>{value}</value></prop></item>\n')
+
+    def pattern(self) -> re.Pattern[str]:
+        """Matches an item setting this property, whatever its value."""
+        return re.compile(f"<item oor:path={re.escape(quoteattr(self.path))}>"
+                          f'<prop oor:name="{re.escape(self.name)}"[^>]*>.*?</prop></item>\n?')
+
+
+@functools.lru_cache(maxsize=8)
+def profile_settings(program: Path) -> tuple[Setting, ...]:
+    """What every worker profile sets, read from the installation of ``program`` (no
+    process started):
+
+    - the installed version as the last one run: without it LibreOffice 7.x believes it
+      was just upgraded and runs its graphics render self-tests at every start, ~0.6 s of
+      a ~0.75 s headless start-up;
+    - the Word import filter without its ``SUPPORTSSIGNING`` flag: with it, every loaded
+      .docx is checked for document and macro signatures, and the first check sets up
+      the signature back-ends: NSS, and GnuPG by running ``gpgconf`` three times, ``gpg``
+      and ``gpgsm`` (60 ms of a worker's 140 ms warm-up). The documents ctgdocs converts
+      are the ones it has just rendered: they carry no signature to check or keep."""
+    version = product_version(program)
+    settings = []
+    if version is not None:
+        settings.append(Setting("/org.openoffice.Setup/Product", "ooSetupLastVersion",
+                                version.setup))
+    flags = _filter_flags(program, WORD_IMPORT_FILTER)
+    if flags is not None and "SUPPORTSSIGNING" in flags:
+        settings.append(Setting(
+            "/org.openoffice.TypeDetection.Filter/Filters/org.openoffice.TypeDetection."
+            f"Filter:Filter['{WORD_IMPORT_FILTER}']", "Flags",
+            tuple(f for f in flags if f != "SUPPORTSSIGNING")))
+    return tuple(settings)
+
+
+def _filter_flags(program: Path, name: str) -> tuple[str, ...] | None:
+    """The flags of the filter ``name`` in the installation's ``writer.xcd``."""
+    xcd = program.resolve().parent.parent / "share" / "registry" / "writer.xcd"
+    try:
+        data = xcd.read_bytes()
+    except OSError:
+        return None
+    at = data.find(f'<node oor:name="{name}" oor:op="replace">'.encode())
+    end = data.find(b"</node>", at)
+    match = _XCD_FLAGS.search(data, at, end) if at >= 0 else None
+    return tuple(match.group(1).decode("utf-8", "replace").split()) if match else None
+
+
+_XCD_FLAGS = re.compile(rb'<prop oor:name="Flags">\s*<value>([^<]*)</value>')
+
+
 def libreoffice_version() -> str:
     """Probe LibreOffice: return its version (``"7.4.7.2"``) or raise
     :class:`MissingDependencyError` with the install command."""
@@ -134,21 +202,23 @@ class Profile:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
-def acquire_profile(version: ProductVersion | None) -> Profile:
+def acquire_profile(program: Path) -> Profile:
     """Lock the first free cached profile ``lo-profile-<n>`` (kept between runs, so later
-    runs skip profile creation); fall back to a temporary profile when all are busy."""
+    runs skip profile creation); fall back to a temporary profile when all are busy.
+    Either way it holds the :func:`profile_settings` of ``program``."""
+    settings = profile_settings(program)
     root = cache_dir()
     try:
         root.mkdir(parents=True, exist_ok=True)
         for slot in range(MAX_PROFILE_SLOTS):
             profile = _try_lock(root, slot)
             if profile is not None:
-                seed_profile(profile.path, version)
+                seed_profile(profile.path, settings)
                 return profile
     except OSError as e:
         log.warning("cannot use the profile cache %s (%s); using a temporary profile", root, e)
     profile = Profile(Path(tempfile.mkdtemp(prefix="ctgdocs-lo-profile-")), temporary=True)
-    seed_profile(profile.path, version)
+    seed_profile(profile.path, settings)
     return profile
 
 
@@ -162,25 +232,20 @@ def _try_lock(root: Path, slot: int) -> Profile | None:
     return Profile(root / f"lo-profile-{slot}", lock=lock)
 
 
-def seed_profile(path: Path, version: ProductVersion | None) -> None:
-    """Record the installed version as the last one run in the profile.
-
-    Without it LibreOffice 7.x believes it was just upgraded and runs its graphics
-    render self-tests at every start: ~0.6 s of a ~0.75 s headless start-up."""
-    if version is None:
-        return
+def seed_profile(path: Path, settings: Sequence[Setting]) -> None:
+    """Make the profile at ``path`` hold ``settings`` (its other settings are kept);
+    written only if something changed."""
     xcu = path / "user" / "registrymodifications.xcu"
-    text = xcu.read_text(encoding="utf-8") if xcu.exists() else ""
-    if "</oor:items>" not in text:
-        text = _XCU_HEADER + "</oor:items>\n"
-    match = _LAST_VERSION_RE.search(text)
-    if match and match.group(2) == version.setup:
+    old = xcu.read_text(encoding="utf-8") if xcu.exists() else ""
+    text = old if "</oor:items>" in old else _XCU_HEADER + "</oor:items>\n"
+    for setting in settings:
+        pattern = setting.pattern()
+        if pattern.findall(text) == [setting.item()]:
+            continue
+        text = pattern.sub("", text)
+        text = text.replace("</oor:items>", setting.item() + "</oor:items>", 1)
+    if text == old:
         return
-    if match:
-        text = _LAST_VERSION_RE.sub(rf"\g<1>{version.setup}\g<3>", text)
-    else:
-        item = _LAST_VERSION_ITEM.format(version=version.setup)
-        text = text.replace("</oor:items>", item + "</oor:items>", 1)
     xcu.parent.mkdir(parents=True, exist_ok=True)
     tmp = xcu.with_suffix(".xcu.tmp")
     tmp.write_text(text, encoding="utf-8")

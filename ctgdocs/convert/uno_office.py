@@ -20,7 +20,7 @@ from typing import Any
 import uno  # type: ignore[import-not-found]  # Debian python3-uno
 from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]
 
-from ctgdocs.convert.base import PDF_EXPORT_FILTER, PDFA_VERSION
+from ctgdocs.convert.base import PDF_EXPORT_FILTER, PDFA_VERSION, WORD_IMPORT_FILTER
 
 #: soffice.bin exits with this status after creating a new profile: start it again.
 RESTART_STATUS = 81
@@ -29,7 +29,6 @@ _PIPE_WAIT = 2.0
 """Seconds to wait for the office's pipe file before connecting without it."""
 _PIPE_FOLDERS = ("/tmp", "/var/tmp")
 """Where LibreOffice creates its pipes (the first that is writable; $TMPDIR is ignored)."""
-WORD_IMPORT_FILTER = "MS Word 2007 XML"
 
 _first_use = threading.RLock()
 _used: set[str] = set()
