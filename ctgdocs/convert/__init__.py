@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib.util import find_spec
 from urllib.parse import urlsplit
 
 from ctgdocs.convert.base import ConversionJob, Converter
@@ -37,6 +38,9 @@ def _local_converter(jobs: int | None, timeout: float) -> Converter:
     from ctgdocs.convert.cli_batch import CliConverter
 
     if os.environ.get("CTGDOCS_CONVERT_MODE", "uno") == "cli":
+        return CliConverter(workers=jobs, timeout=timeout)
+    if find_spec("uno") is None:  # Python without Debian's python3-uno
+        log.info("no uno module: converting with soffice --convert-to")
         return CliConverter(workers=jobs, timeout=timeout)
     try:
         from ctgdocs.convert.local import LocalConverter

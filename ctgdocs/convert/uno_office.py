@@ -8,17 +8,13 @@ import os
 import signal
 import stat
 import subprocess
-import sysconfig
+import sys
 import threading
 import time
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import uno  # type: ignore[import-not-found]  # Debian python3-uno
-from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]
 
 from ctgdocs.convert.base import PDF_EXPORT_FILTER, PDFA_VERSION, WORD_IMPORT_FILTER
 
@@ -44,7 +40,18 @@ class OfficeError(Exception):
         self.timed_out = timed_out
 
 
+def _uno() -> Any:
+    """PyUNO, imported when first needed (to connect): loading the UNO runtime takes
+    10 ms that starting the office need not wait for."""
+    import uno  # type: ignore[import-not-found]  # Debian python3-uno
+
+    return uno
+
+
 def _prop(name: str, value: Any) -> Any:
+    _uno()
+    from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]
+
     return PropertyValue(Name=name, Value=value)
 
 
@@ -58,7 +65,7 @@ def _load_properties(docx: Path) -> tuple[Any, ...]:
 
 
 def _export_properties() -> tuple[Any, ...]:
-    data = uno.Any("[]com.sun.star.beans.PropertyValue",
+    data = _uno().Any("[]com.sun.star.beans.PropertyValue",
                    (_prop("SelectPdfVersion", PDFA_VERSION),))
     return (_prop("FilterName", PDF_EXPORT_FILTER), _prop("FilterData", data),
             _prop("Overwrite", True))
@@ -71,7 +78,7 @@ class Office:
         self.program = program
         self.profile_url = profile_url
         self.log_path = workdir / "soffice.log"
-        self.pipe = f"ctgdocs-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.pipe = f"ctgdocs-{os.getpid()}-{os.urandom(6).hex()}"
         self.desktop: Any = None
         self.timed_out = False
         self.proc = self._spawn()
@@ -131,7 +138,7 @@ class Office:
 
     def _try_connect(self) -> Any:
         with _alone_first_time("connection"):
-            local = uno.getComponentContext()
+            local = _uno().getComponentContext()
             resolver = local.ServiceManager.createInstanceWithContext(
                 "com.sun.star.bridge.UnoUrlResolver", local)
             context = resolver.resolve(
@@ -159,6 +166,7 @@ class Office:
             watchdog.cancel()
 
     def _convert(self, docx: Path, pdf: Path) -> None:
+        uno = _uno()
         # the objects PyUNO meets are the document and its indexes: the export returns none
         with _alone_first_time("document"):
             document = self.desktop.loadComponentFromURL(
@@ -253,7 +261,11 @@ def jemalloc() -> Path | None:
 
     if switched_off("CTGDOCS_JEMALLOC"):
         return None
-    arch = sysconfig.get_config_var("MULTIARCH") or ""
+    arch = getattr(sys.implementation, "_multiarch", None)  # sysconfig takes 8 ms
+    if arch is None:
+        import sysconfig
+
+        arch = sysconfig.get_config_var("MULTIARCH") or ""
     for folder in (f"/usr/lib/{arch}", "/usr/lib64", "/usr/lib"):
         library = Path(folder) / "libjemalloc.so.2"
         if library.is_file():
