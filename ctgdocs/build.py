@@ -303,17 +303,16 @@ def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
               opts: BuildOptions, previous: dict[str, Any], keys: dict[str, str | None],
               converter: Converter | None, progress: Callable[[str], None] | None
               ) -> dict[str, Any]:
-    from .assemble import PartPdf
-
     parts_dir = work / "parts"
     parts_dir.mkdir()
     main_pdf = parts_dir / "convention.pdf"
-    pdfs = [PartPdf(parts_dir / f"{p.name}.pdf", p.title, p.label_prefix) for p in parts]
     # Each part is merged as soon as it and the parts before it are ready, in one
-    # thread; another locates the signature blocks and imports pyHanko (slow to import).
+    # thread (which imports pypdf, not the thread rendering the first documents); another
+    # locates the signature blocks and imports pyHanko (slow to import).
     with ThreadPoolExecutor(max_workers=1) as merging, \
             ThreadPoolExecutor(max_workers=1) as side:
-        merged = _InOrder(merging, pdfs)
+        merged = _InOrder(merging, [(parts_dir / f"{p.name}.pdf", p.title, p.label_prefix)
+                                    for p in parts])
         placements_future: list[Future[list[FieldPlacement]]] = []
 
         def done(name: str) -> None:
@@ -378,10 +377,11 @@ def _build_in(work: Path, conv: Convention, data: Path, parts: list[_Part],
 class _InOrder:
     """Merges the parts in package order on ``pool`` (one thread) as they get ready."""
 
-    def __init__(self, pool: ThreadPoolExecutor, pdfs: list[Any]) -> None:
+    def __init__(self, pool: ThreadPoolExecutor, parts: list[tuple[Path, str, str]]) -> None:
         self.pool = pool
-        self.pdfs = pdfs
-        self.index = {pdf.pdf.stem: i for i, pdf in enumerate(pdfs)}
+        self.parts = parts
+        """(PDF, outline title, page label prefix) of each part, in package order."""
+        self.index = {pdf.stem: i for i, (pdf, _, _) in enumerate(parts)}
         self.done: set[int] = set()
         self.next = 0
         self.first: Future[Assembly] | None = None
@@ -390,20 +390,26 @@ class _InOrder:
 
     def ready(self, name: str) -> None:
         """Part ``name`` is converted (or reused): merge what can be merged now."""
-        from .assemble import Assembly
-
         self.done.add(self.index[name])
         while self.next in self.done:
             if self.first is None:
-                self.first = self.pool.submit(Assembly, self.pdfs[0])
+                self.first = self.pool.submit(self._start, self.parts[0])
             else:
-                self.steps.append(self.pool.submit(self._append, self.pdfs[self.next]))
+                self.steps.append(self.pool.submit(self._append, self.parts[self.next]))
             self.next += 1
 
-    def _append(self, pdf: Any) -> None:
+    @staticmethod
+    def _start(part: tuple[Path, str, str]) -> Assembly:
+        from .assemble import Assembly, PartPdf
+
+        return Assembly(PartPdf(*part))
+
+    def _append(self, part: tuple[Path, str, str]) -> None:
+        from .assemble import PartPdf
+
         assert self.first is not None
         if not self.cancelled:
-            self.first.result().append(pdf)
+            self.first.result().append(PartPdf(*part))
 
     def cancel(self) -> None:
         """Skip the merges not started yet (the build failed)."""
@@ -411,7 +417,7 @@ class _InOrder:
 
     def result(self) -> Assembly:
         """The assembly with every part merged."""
-        assert self.first is not None and self.next == len(self.pdfs)
+        assert self.first is not None and self.next == len(self.parts)
         for step in self.steps:
             step.result()
         return self.first.result()
