@@ -111,6 +111,32 @@ def test_services_answer_tsa_ocsp_crl(demo_pki: DemoPki,
     assert resp["status"]["status"].native == "granted"
 
 
+def test_demo_tsa_tokens_are_those_of_pyhankos_dummy_timestamper(
+        demo_pki: DemoPki, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The services' TSA signs with a key parsed once (pyHanko's parses it at every
+    token, 36 ms); for the same request, time and serial number its answer is pyHanko's,
+    byte for byte (RSA PKCS#1 v1.5 signatures are deterministic)."""
+    from pyhanko.sign.timestamps import dummy_client
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+    from signers.services import _Responders
+
+    monkeypatch.setattr(dummy_client, "get_nonce", lambda: 123456789)
+    ours = _Responders(demo_pki.directory).timestamper
+    when = dt.datetime(2023, 2, 6, 16, 0, tzinfo=dt.UTC)
+    ours.fixed_dt = when
+    theirs = DummyTimeStamper(tsa_cert=ours.tsa_cert, tsa_key=ours.tsa_key,
+                              certs_to_embed=ours.certs_to_embed, fixed_dt=when)
+    req = tsp.TimeStampReq({"version": 1, "message_imprint": {
+        "hash_algorithm": {"algorithm": "sha256"}, "hashed_message": b"\x02" * 32},
+        "nonce": 42, "cert_req": True})
+    with monkeypatch.context() as patched:  # ours never parses the key again
+        patched.setattr(dummy_client.serialization, "load_der_private_key", None)
+        answer = ours.request_tsa_response(req)
+    assert answer["status"]["status"].native == "granted"
+    assert answer.dump() == theirs.request_tsa_response(req).dump()
+
+
 def test_revoke_updates_crl_and_ocsp(tmp_path: Path) -> None:
     port = free_port()
     pki = create_demo_pki(DEMO_SUBJECTS[:2], tmp_path / "pki",
