@@ -395,6 +395,7 @@ def _print_table(origin16: str, origin53: str, times16: list[float], times53: li
                  m: dict[str, Any]) -> None:
     ratio_b = m["v16"] / m["b16"]
     ratio_d = statistics.median(m["ratios"])
+    n16, n53 = len(times16), len(times53)
     compared = sum(n for n, _ in m["parity"])
     mismatches = sum(x for _, x in m["parity"])
     rows = [
@@ -412,6 +413,9 @@ def _print_table(origin16: str, origin53: str, times16: list[float], times53: li
         ("    (d)/(b)", f"{ratio_d:.2f}: median of {len(m['ratios'])} rounds (range "
          f"{min(m['ratios']):.2f}–{max(m['ratios']):.2f}; best times: "
          f"{m['v53'] / m['v16']:.2f})", _verdict(ratio_d <= 3.5, "≤ 3.50")),
+        ("    per signature", f"{m['v16'] / n16 * 1000:.1f} ms with {n16}, "
+         f"{m['v53'] / n53 * 1000:.1f} ms with {n53} (linear growth: "
+         f"{n53}/{n16} = {n53 / n16:.2f})", ""),
         ("    (e)/(c)  (baseline growth)", f"{m['b53'] / m['b16']:.2f}", ""),
         ("(f) verdict parity", f"{compared - mismatches}/{compared} signatures agree "
          f"(16, 53, tampered-16; tampered valid={m['validt']})",
