@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,12 +21,6 @@ from pypdf.generic import (
 )
 
 from .exceptions import BuildError
-
-
-def escape(text: str) -> str:
-    """``text`` escaped for XML character data, as ``xml.sax.saxutils.escape`` does
-    (which would import urllib, http and ssl: 10 ms)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass(frozen=True)
@@ -218,7 +213,10 @@ def _keep_id(writer: PdfWriter, main: PdfReader) -> None:
 
 def _xmp(meta: PackageMetadata, now: dt.datetime, pdfa_part: str | None) -> str:
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    e = escape
+
+    def e(text: str) -> str:  # as xml.sax.saxutils.escape, which imports urllib and ssl
+        return html.escape(text, quote=False)
+
     pdfa = ""
     if pdfa_part:
         pdfa = (

@@ -137,6 +137,25 @@ def test_demo_tsa_tokens_are_those_of_pyhankos_dummy_timestamper(
     assert answer.dump() == theirs.request_tsa_response(req).dump()
 
 
+def test_demo_tsa_refuses_a_key_it_cannot_sign_with(demo_pki: DemoPki, tmp_path: Path) -> None:
+    """The services' TSA signs RSA PKCS#1 v1.5, as pyHanko's: another key is refused when
+    the services start, naming the file, instead of failing every timestamp request."""
+    import shutil
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from signers.services import _Responders
+
+    copy = tmp_path / "pki"
+    shutil.copytree(demo_pki.directory, copy)
+    key = ec.generate_private_key(ec.SECP256R1())
+    (copy / "private" / "tsa.key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    with pytest.raises(ValueError, match=r"tsa\.key\.pem: the demo TSA signs with RSA only"):
+        _Responders(copy)
+
+
 def test_revoke_updates_crl_and_ocsp(tmp_path: Path) -> None:
     port = free_port()
     pki = create_demo_pki(DEMO_SUBJECTS[:2], tmp_path / "pki",

@@ -42,11 +42,8 @@ def _local_converter(jobs: int | None, timeout: float) -> Converter:
     if find_spec("uno") is None:  # Python without Debian's python3-uno
         log.info("no uno module: converting with soffice --convert-to")
         return CliConverter(workers=jobs, timeout=timeout)
-    try:
-        from ctgdocs.convert.local import LocalConverter
-    except ImportError as e:  # Python without Debian's python3-uno
-        log.info("cannot import uno (%s): converting with soffice --convert-to", e)
-        return CliConverter(workers=jobs, timeout=timeout)
+    from ctgdocs.convert.local import LocalConverter
+
     return LocalConverter(workers=jobs, timeout=timeout)
 
 
