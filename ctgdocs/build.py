@@ -179,8 +179,10 @@ def _build(data: Path, opts: BuildOptions, quick_key: str | None,
     parts = _plan(conv, opts.templates)
     blocks_key = _sha(json.dumps([[s.id, s.person.formal_name, s.capacity, s.person.email,
                                    s.person.certificates] for s in conv.signatories]))
-    inputs_key = _sha("|".join([str(FORMAT_VERSION), blocks_key, f"seal={opts.seal_field}",
-                                *(p.key for p in parts)]))
+    # the code too: a new version may assemble the package differently (the parts,
+    # LibreOffice's work, stay reused while their own keys match)
+    inputs_key = _sha("|".join([str(FORMAT_VERSION), code_key(), blocks_key,
+                                f"seal={opts.seal_field}", *(p.key for p in parts)]))
     if not opts.force and previous.get("inputs_key") == inputs_key and _intact(out, previous):
         if quick_key is not None and previous.get("quick_key") != quick_key:
             # e.g. only a comment of the data changed: the next run can skip parsing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -405,3 +406,43 @@ def test_garbage_collector_thresholds_are_raised_during_a_build_only() -> None:
         assert gc.get_threshold() == THRESHOLDS != before
         raise RuntimeError("a failed build")
     assert gc.get_threshold() == before
+
+
+def test_new_code_reassembles_the_package_from_reused_parts(built, tmp_path) -> None:
+    """Another ctgdocs (here: the same source with one comment more) may assemble the
+    package differently: it is assembled again, and no part is converted again."""
+    root = _copy_build(built, tmp_path)
+    code = tmp_path / "code"
+    for folder in ("ctgdocs", "signers", "templates"):
+        shutil.copytree(ROOT / folder, code / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    package = root / built.convention_id / "convention-package.pdf"
+    record = root / built.convention_id / "build.json"
+    run = ("from pathlib import Path; from ctgdocs.build import BuildOptions, build_package; "
+           f"r = build_package(Path({str(REFERENCE)!r}), "
+           f"BuildOptions(output_root=Path({str(root)!r}))); "
+           "print(r.up_to_date, r.converted)")
+    env = {**os.environ, "PYTHONPATH": str(code), "CTGDOCS_SERVER": "off"}
+
+    def build() -> str:
+        proc = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True,
+                              env=env, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split("\n")[-2]
+
+    assert build() == "True 0"  # the same code: nothing to do
+    before = json.loads(record.read_text(encoding="utf-8"))
+    inode = package.stat().st_ino
+    with (code / "ctgdocs" / "assemble.py").open("a", encoding="utf-8") as f:
+        f.write("# another version\n")
+    assert build() == "False 0"
+    after = json.loads(record.read_text(encoding="utf-8"))
+    assert package.stat().st_ino != inode and after["inputs_key"] != before["inputs_key"]
+    assert after["built_at"] >= before["built_at"]
+
+    def kept(rec: dict) -> list[dict]:
+        return [{k: v for k, v in p.items() if k != "converted"} for p in rec["parts"]]
+
+    assert kept(after) == kept(before) and not any(p["converted"] for p in after["parts"])
+    assert _sha(package) == after["package"]["sha256"]
+    assert build() == "True 0"
