@@ -209,12 +209,17 @@ def _handler_class(responders: _Responders) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    """Connections waiting to be accepted. The standard library's 5 is soon exceeded: one
+    verification opens up to 8 connections at once (it checks 8 signatures at a time),
+    and a connection the queue cannot hold waits a second for its retransmission."""
+
+
 def make_server(pki_dir: str | os.PathLike[str], port: int = 0) -> ThreadingHTTPServer:
     """A (not yet started) HTTP server for the services of ``pki_dir`` on 127.0.0.1."""
-    responders = _Responders(Path(pki_dir))
-    server = ThreadingHTTPServer((LOCALHOST, port), _handler_class(responders))
-    server.daemon_threads = True
-    return server
+    return _Server((LOCALHOST, port), _handler_class(_Responders(Path(pki_dir))))
 
 
 def serve(pki_dir: str | os.PathLike[str], host: str = LOCALHOST, port: int = 8765) -> None:

@@ -209,3 +209,38 @@ def _fetch_with_retry(url: str, attempts: int = 50) -> bytes:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"{url} never answered")
+
+
+def test_services_queue_many_connections(demo_pki: DemoPki) -> None:
+    """Connections that arrive while the services are busy wait in the listen queue.
+    The standard library's queue of 5 drops the 7th, which then waits a second for its
+    retransmission; one verification alone opens 8 at once."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+    from http.server import ThreadingHTTPServer
+
+    from signers.services import make_server
+
+    def connected(port: int, count: int) -> int:
+        def one(_: int) -> socket.socket | None:
+            try:
+                return socket.create_connection(("127.0.0.1", port), timeout=0.3)
+            except OSError:
+                return None
+
+        with ThreadPoolExecutor(count) as pool:
+            sockets = list(pool.map(one, range(count)))
+        for s in sockets:
+            if s is not None:
+                s.close()
+        return sum(s is not None for s in sockets)
+
+    # neither server accepts (not started): the queue alone holds the connections
+    ours = make_server(demo_pki.directory)
+    stdlib = ThreadingHTTPServer(("127.0.0.1", 0), ours.RequestHandlerClass)
+    try:
+        assert connected(ours.server_address[1], 40) == 40
+        assert connected(stdlib.server_address[1], 40) < 40
+    finally:
+        ours.server_close()
+        stdlib.server_close()
