@@ -26,6 +26,11 @@ class TemplateError(CtgError):
 class ConversionError(CtgError):
     """LibreOffice (or a unoserver) failed, hung, or produced no PDF for a document."""
 
+    def __init__(self, message: str, job: str | None = None) -> None:
+        super().__init__(message)
+        self.job = job
+        """Name of the document that failed, when one did."""
+
 
 class MissingDependencyError(CtgError):
     """An external program is missing; the message carries the install command."""

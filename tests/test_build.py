@@ -332,7 +332,7 @@ def test_invalid_data_is_reported_before_missing_libreoffice(tmp_path, monkeypat
 
 @pytest.mark.parametrize("stand_in, message", [
     ("hang", "within 3 s"),
-    ("fail", "could not convert annexe-aniane.docx.*simulated failure"),
+    ("fail", "could not convert convention.docx.*simulated failure"),
 ])
 def test_broken_libreoffice_leaves_previous_package(built, tmp_path, monkeypatch,
                                                     stand_in, message) -> None:

@@ -35,10 +35,16 @@ class ConversionJob:
     """The Word document to convert."""
     pdf: Path
     """Where to write the PDF (its folder must exist); replaced atomically."""
+    destinations: bool = False
+    """Export the document's bookmarks as named destinations of the PDF (a converter
+    whose ``destinations`` attribute is true honours it; others ignore it)."""
 
 
 class Converter(Protocol):
     """Converts Word documents to PDF/A-2b; local LibreOffice workers or a unoserver."""
+
+    destinations: bool
+    """Whether :attr:`ConversionJob.destinations` is honoured."""
 
     def convert(self, jobs: Iterable[ConversionJob],
                 progress: Progress | None = None) -> None:

@@ -73,6 +73,10 @@ def convert_batches(program: Path, jobs: Sequence[ConversionJob], *, workers: in
 class CliConverter:
     """Local workers through ``soffice --convert-to`` (used when ``uno`` is missing)."""
 
+    destinations = False
+    """Ignores :attr:`ConversionJob.destinations` (every file of a batch gets the same
+    export options)."""
+
     def __init__(self, *, workers: int | None = None, timeout: float = 120.0) -> None:
         self.soffice = find_soffice()
         self.program = office_program(self.soffice)

@@ -125,6 +125,9 @@ class LocalConverter:
     manager) they stay warm across calls until :meth:`close`; otherwise
     :meth:`convert` stops them before returning."""
 
+    destinations = True
+    """Honours :attr:`ConversionJob.destinations`."""
+
     def __init__(self, *, workers: int | None = None, timeout: float = 120.0) -> None:
         self.soffice = find_soffice()
         self.program = office_program(self.soffice)
@@ -281,7 +284,7 @@ class LocalConverter:
         try:
             while (job := run.pending.get()) is not None and not run.stop.is_set():
                 produced = worker.workdir / f"{id(job)}.pdf"
-                worker.office.convert(job.docx, produced, self.timeout)
+                worker.office.convert(job.docx, produced, self.timeout, job.destinations)
                 run.events.put(_Event(job=job, produced=produced))
             run.events.put(_Event())
         except OfficeError as e:
@@ -308,10 +311,10 @@ class LocalConverter:
             return ConversionError(
                 f"LibreOffice did not finish converting {job.docx.name} ({job.name}) within "
                 f"{self.timeout:g} s and was stopped. Open the document in LibreOffice to "
-                f"check it, or raise the conversion timeout. {not_done}")
+                f"check it, or raise the conversion timeout. {not_done}", job=job.name)
         return ConversionError(
             f"LibreOffice could not convert {job.docx.name} ({job.name}): {error}. "
-            f"{not_done}{output}")
+            f"{not_done}{output}", job=job.name)
 
 
 def _next_event(run: _Run, threads: list[Future[None]]) -> _Event:

@@ -45,6 +45,9 @@ class _TimeoutTransport(xmlrpc.client.Transport):
 class UnoserverConverter:
     """Converts through ``unoserver`` at ``host:port``, up to ``jobs`` requests at once."""
 
+    destinations = False
+    """Ignores :attr:`ConversionJob.destinations`."""
+
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, jobs: int | None = None,
                  timeout: float = 120.0) -> None:
         self.host = host

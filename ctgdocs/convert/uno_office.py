@@ -64,9 +64,11 @@ def _load_properties(docx: Path) -> tuple[Any, ...]:
     return props
 
 
-def _export_properties() -> tuple[Any, ...]:
-    data = _uno().Any("[]com.sun.star.beans.PropertyValue",
-                   (_prop("SelectPdfVersion", PDFA_VERSION),))
+def _export_properties(destinations: bool = False) -> tuple[Any, ...]:
+    options: tuple[Any, ...] = (_prop("SelectPdfVersion", PDFA_VERSION),)
+    if destinations:
+        options += (_prop("ExportBookmarksToPDFDestination", True),)
+    data = _uno().Any("[]com.sun.star.beans.PropertyValue", options)
     return (_prop("FilterName", PDF_EXPORT_FILTER), _prop("FilterData", data),
             _prop("Overwrite", True))
 
@@ -146,14 +148,16 @@ class Office:
             return context.ServiceManager.createInstanceWithContext(
                 "com.sun.star.frame.Desktop", context)
 
-    def convert(self, docx: Path, pdf: Path, timeout: float) -> None:
-        """Write ``docx`` as PDF/A-2b to ``pdf``; kill the office if it takes longer than
-        ``timeout`` seconds. Raise :class:`OfficeError` on any failure."""
+    def convert(self, docx: Path, pdf: Path, timeout: float,
+                destinations: bool = False) -> None:
+        """Write ``docx`` as PDF/A-2b to ``pdf`` (with its bookmarks as named destinations
+        if ``destinations``); kill the office if it takes longer than ``timeout`` seconds.
+        Raise :class:`OfficeError` on any failure."""
         watchdog = threading.Timer(timeout, self._expire)
         watchdog.daemon = True
         watchdog.start()
         try:
-            self._convert(docx, pdf)
+            self._convert(docx, pdf, destinations)
         except OfficeError:
             raise
         except Exception as e:  # UNO exceptions (IOException, DisposedException, ...)
@@ -165,7 +169,7 @@ class Office:
         finally:
             watchdog.cancel()
 
-    def _convert(self, docx: Path, pdf: Path) -> None:
+    def _convert(self, docx: Path, pdf: Path, destinations: bool) -> None:
         uno = _uno()
         # the objects PyUNO meets are the document and its indexes: the export returns none
         with _alone_first_time("document"):
@@ -181,7 +185,7 @@ class Office:
                 raise
         try:
             document.storeToURL(uno.systemPathToFileUrl(os.fspath(pdf.resolve())),
-                                _export_properties())
+                                _export_properties(destinations))
         finally:
             document.close(True)
 
