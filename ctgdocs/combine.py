@@ -25,6 +25,7 @@ one by one, as before.
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from collections.abc import Sequence
@@ -278,11 +279,13 @@ def _write(first: zipfile.ZipFile, out: Path, bodies: list[list[etree._Element]]
 
 
 def split_combined(pdf: Path, outputs: Sequence[Path]) -> list[int]:
-    """Write the pages of each annex of the combined ``pdf`` to ``outputs`` (in order),
-    each a PDF/A file of its own; the number of pages of each."""
+    """Write the pages of each annex of the combined ``pdf`` to ``outputs`` (in order,
+    each atomically), each a PDF/A file of its own; the number of pages of each."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.errors import PdfReadError
     from pypdf.generic import NameObject
+
+    from signers.atomic import atomic_write_bytes
 
     try:  # LibreOffice writes well-formed files: the lenient parser re-reads every object
         reader = PdfReader(pdf, strict=True)
@@ -303,8 +306,9 @@ def split_combined(pdf: Path, outputs: Sequence[Path]) -> list[int]:
         if reader.metadata is not None:
             writer.add_metadata(reader.metadata)
         writer.generate_file_identifiers()
-        with out.open("wb") as f:
-            writer.write(f)
+        data = io.BytesIO()
+        writer.write(data)
+        atomic_write_bytes(out, data.getvalue())
         counts.append(end + 1 - start)
         start = end + 1
     return counts
