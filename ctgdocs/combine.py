@@ -186,6 +186,8 @@ def _annex_body(z: zipfile.ZipFile, index: int, targets: dict[str, str]
             if node.tag in (_w("instrText"), _w("fldSimple")) and _PAGE_COUNT.search(
                     node.text or node.get(_w("instr"), "")):
                 raise NotCombinable("an annex's text holds a page-count field")
+    if _split_page_count(body):
+        raise NotCombinable("an annex's text holds a page-count field")
     own_parts = _own_headers_and_footers(z, sect, index, targets)
     _restart_section(sect)
     bookmark = str(9000 + index)
@@ -202,13 +204,34 @@ def _own_headers_and_footers(z: zipfile.ZipFile, sect: etree._Element, index: in
         if ref.tag not in (_w("headerReference"), _w("footerReference")):
             continue
         target = targets[ref.get(f"{{{R}}}id")]
-        xml = z.read(f"word/{target}").decode("utf-8")
-        xml = _PAGE_COUNT.sub(f"PAGEREF {END_BOOKMARK.format(index)}", xml)
+        part = etree.fromstring(z.read(f"word/{target}"))
+        _count_own_pages(part, END_BOOKMARK.format(index))
         rel_id = f"rIdCtgdocs{index}x{len(parts) + 1}"
         ref.set(f"{{{R}}}id", rel_id)
-        parts[f"ctgdocs-{index}-{Path(target).name}"] = _OwnPart(rel_id, target,
-                                                                 xml.encode("utf-8"))
+        parts[f"ctgdocs-{index}-{Path(target).name}"] = _OwnPart(
+            rel_id, target, etree.tostring(part, xml_declaration=True, encoding="UTF-8",
+                                           standalone=True))
     return parts
+
+
+def _count_own_pages(part: etree._Element, bookmark: str) -> None:
+    """Make the page-count fields of a header or footer count the annex's pages: the
+    page of the bookmark closing it, numbered from the annex's first page."""
+    reference = f"PAGEREF {bookmark}"
+    for node in part.iter(_w("instrText")):
+        node.text = _PAGE_COUNT.sub(reference, node.text or "")
+    for node in part.iter(_w("fldSimple")):
+        node.set(_w("instr"), _PAGE_COUNT.sub(reference, node.get(_w("instr"), "")))
+    if _split_page_count(part):
+        raise NotCombinable("a header or footer has a page-count field split across runs")
+
+
+def _split_page_count(tree: etree._Element) -> bool:
+    """Whether a field instruction naming a page count is spread over several pieces
+    (then it was neither found nor changed piece by piece)."""
+    pieces = [node.text or "" for node in tree.iter(_w("instrText"))]
+    return len(_PAGE_COUNT.findall("".join(pieces))) > sum(
+        len(_PAGE_COUNT.findall(piece)) for piece in pieces)
 
 
 def _restart_section(sect: etree._Element) -> None:

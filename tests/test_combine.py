@@ -138,6 +138,11 @@ _FIRST_PARAGRAPH = re.compile(r"<w:p>")
      "page-count field"),
     ("word/styles.xml", lambda x: x.replace("</w:styles>", "<!-- autre --></w:styles>"),
      "differ in word/styles.xml"),
+    ("word/footer1.xml",
+     lambda x: x.replace('<w:instrText xml:space="preserve"> NUMPAGES </w:instrText>',
+                         '<w:instrText xml:space="preserve"> NUM</w:instrText></w:r><w:r>'
+                         '<w:instrText xml:space="preserve">PAGES </w:instrText>'),
+     "split across runs"),
     ("word/document.xml",
      lambda x: x.replace("<w:sectPr", "<w:tbl><w:tr><w:tc><w:p/></w:tc></w:tr></w:tbl>"
                          "<w:sectPr", 1),
@@ -145,6 +150,7 @@ _FIRST_PARAGRAPH = re.compile(r"<w:p>")
 ])
 def test_what_cannot_be_combined_is_refused(annexes, tmp_path, part, edit, reason) -> None:
     odd = _edited(annexes[1], tmp_path / annexes[1].name, part, edit)
+    assert zipfile.ZipFile(odd).read(part) != zipfile.ZipFile(annexes[1]).read(part)
     with pytest.raises(NotCombinable, match=reason):
         combine_annexes([annexes[0], odd], tmp_path / "ensemble.docx")
     with pytest.raises(NotCombinable, match="fewer than two"):
