@@ -19,8 +19,8 @@ Only what can be merged this way is: the annexes must differ in their text and t
 headers and footers only (same styles, numbering, settings, images and relationships),
 with one section each ending on a paragraph, and without what would not restart with
 each annex (numbered lists, footnotes, comments, bookmarks, drawings, page-count fields
-in the text). Anything else raises :class:`NotCombinable` and the annexes are converted
-one by one, as before.
+in the text, fields such as tables of contents or cross-references). Anything else
+raises :class:`NotCombinable` and the annexes are converted one by one, as before.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ _FORBIDDEN = {f"{{{W}}}{tag}": what for tag, what in (
     ("object", "an embedded object"), ("sectPr", "a section break"),
     ("altChunk", "an imported document"), ("subDoc", "a subdocument"))}
 _PAGE_COUNT = re.compile(r"\b(NUMPAGES|SECTIONPAGES)\b")
+_SAME_FIELDS = {"PAGE", "NUMPAGES", "SECTIONPAGES", "DATE", "TIME", "CREATEDATE", "SAVEDATE",
+                "PRINTDATE", "AUTHOR", "TITLE", "SUBJECT", "HYPERLINK"}
+"""Fields that read the same in an annex alone and in the combined document (the page
+counts once changed). Others — tables of contents, indexes, sequences, references, style
+references — would reach into the other annexes."""
 _BULLETS = {"bullet", "none"}
 
 
@@ -188,6 +193,7 @@ def _annex_body(z: zipfile.ZipFile, index: int, targets: dict[str, str]
                 raise NotCombinable("an annex's text holds a page-count field")
     if _split_page_count(body):
         raise NotCombinable("an annex's text holds a page-count field")
+    _check_fields(body)
     own_parts = _own_headers_and_footers(z, sect, index, targets)
     _restart_section(sect)
     bookmark = str(9000 + index)
@@ -217,13 +223,26 @@ def _own_headers_and_footers(z: zipfile.ZipFile, sect: etree._Element, index: in
 def _count_own_pages(part: etree._Element, bookmark: str) -> None:
     """Make the page-count fields of a header or footer count the annex's pages: the
     page of the bookmark closing it, numbered from the annex's first page."""
+    if _split_page_count(part):
+        raise NotCombinable("a header or footer has a page-count field split across runs")
+    _check_fields(part)
     reference = f"PAGEREF {bookmark}"
     for node in part.iter(_w("instrText")):
         node.text = _PAGE_COUNT.sub(reference, node.text or "")
     for node in part.iter(_w("fldSimple")):
         node.set(_w("instr"), _PAGE_COUNT.sub(reference, node.get(_w("instr"), "")))
-    if _split_page_count(part):
-        raise NotCombinable("a header or footer has a page-count field split across runs")
+
+
+def _check_fields(tree: etree._Element) -> None:
+    """Only fields of :data:`_SAME_FIELDS` (a piece of a field instruction that starts
+    with anything else, even a field name cut in two, is refused)."""
+    pieces = [node.text or "" for node in tree.iter(_w("instrText"))]
+    pieces += [node.get(_w("instr"), "") for node in tree.iter(_w("fldSimple"))]
+    for piece in pieces:
+        words = piece.split()
+        if words and not words[0].startswith(("\\", '"')) and \
+                words[0].upper() not in _SAME_FIELDS:
+            raise NotCombinable(f"a field {words[0]} would read differently in one document")
 
 
 def _split_page_count(tree: etree._Element) -> bool:

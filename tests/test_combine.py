@@ -136,6 +136,12 @@ _FIRST_PARAGRAPH = re.compile(r"<w:p>")
      lambda x: _FIRST_PARAGRAPH.sub('<w:p><w:r><w:instrText> NUMPAGES </w:instrText></w:r>',
                                     x, count=1),
      "page-count field"),
+    ("word/document.xml",
+     lambda x: x.replace("<w:p>", r'<w:p><w:r><w:instrText> TOC \o "1-3" </w:instrText>'
+                                  "</w:r>", 1),
+     "a field TOC"),
+    ("word/footer1.xml",
+     lambda x: x.replace(" NUMPAGES ", " SEQ Figure "), "a field SEQ"),
     ("word/styles.xml", lambda x: x.replace("</w:styles>", "<!-- autre --></w:styles>"),
      "differ in word/styles.xml"),
     ("word/footer1.xml",
