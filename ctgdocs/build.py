@@ -543,9 +543,14 @@ def _combining(todo: list[_Part], annexes: list[_Part],
     count = min(len(rest), max(workers, -(-len(rest) // RUN)))
     runs = [starter] + [rest[len(rest) * i // count:len(rest) * (i + 1) // count]
                         for i in range(count)]
+    combining = True
     for run in runs:
-        if run:
-            yield from _queue_run([job(p) for p in run], work, combined)
+        if not run:
+            continue
+        jobs = [job(p) for p in run]
+        queued = _queue_run(jobs, work, combined) if combining else jobs
+        combining = combining and (len(queued) == 1 or len(jobs) == 1)  # else: template
+        yield from queued
 
 
 def _queue_run(members: list[ConversionJob], work: Path, combined: dict[str, _Combined]

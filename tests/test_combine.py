@@ -163,8 +163,10 @@ def test_what_cannot_be_combined_is_refused(annexes, tmp_path, part, edit, reaso
         combine_annexes([annexes[0]], tmp_path / "ensemble.docx")
 
 
-def test_build_converts_uncombinable_annexes_one_by_one(tmp_path) -> None:
-    """A template whose annexes use a numbered list is converted annex by annex."""
+def test_build_converts_uncombinable_annexes_one_by_one(tmp_path, caplog) -> None:
+    """A template whose annexes use a numbered list is converted annex by annex (found
+    once: the other runs of annexes are not tried)."""
+    caplog.set_level("INFO", logger="ctgdocs.build")
     templates = tmp_path / "templates"
     templates.mkdir()
     for name in ("convention.docx", ANNEX_TEMPLATE):
@@ -181,6 +183,7 @@ def test_build_converts_uncombinable_annexes_one_by_one(tmp_path) -> None:
     text = subprocess.run(["pdftotext", "-layout", str(result.package), "-"],
                           capture_output=True, text=True, check=True).stdout
     assert len(re.findall(r"Annexe n° 13 – Commune de Pouzols", text)) >= 2
+    assert caplog.text.count("annexes converted one by one: the annexes use numbered") == 1
 
 
 class _FailingCombined(LocalConverter):
