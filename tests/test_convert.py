@@ -345,9 +345,11 @@ def test_bad_document_fails_and_removes_what_the_call_wrote(docs: list[Path],
     broken = tmp_path / "annexe-cassee.docx"
     broken.write_bytes(b"PK\x03\x04 this is not a zip archive at all")
     jobs = _jobs([docs[0], broken], outdir)
-    with pytest.raises(ConversionError, match="annexe-cassee.docx"):
+    with pytest.raises(ConversionError, match="annexe-cassee.docx") as failed:
         make_converter(jobs=1, timeout=60).convert(jobs)
     assert list(outdir.iterdir()) == []
+    if mode == "uno":  # the document at fault, for the build to know which one failed
+        assert failed.value.job == "annexe-cassee"
 
 
 def test_frozen_libreoffice_is_killed_after_the_timeout(docs: list[Path],
@@ -359,8 +361,9 @@ def test_frozen_libreoffice_is_killed_after_the_timeout(docs: list[Path],
     os.kill(worker.office.proc.pid, signal.SIGSTOP)
     started = time.monotonic()
     with pytest.raises(ConversionError, match=r"did not finish converting annexe-aniane\.docx "
-                                              r"\(annexe-aniane\) within 3 s"):
+                                              r"\(annexe-aniane\) within 3 s") as failed:
         converter.convert(_jobs(docs, outdir))
+    assert failed.value.job == "annexe-aniane"
     assert time.monotonic() - started < 8
     converter.close()
     assert list(outdir.iterdir()) == []
