@@ -265,6 +265,11 @@ def _restart_section(sect: etree._Element) -> None:
         sect.insert(len(refs), kind)
     kind.set(_w("val"), "nextPage")
     numbers = sect.find(_w("pgNumType"))
+    if numbers is not None and (numbers.get(_w("start"), "1") != "1"
+                                or numbers.get(_w("fmt"), "decimal") != "decimal"
+                                or numbers.get(_w("chapStyle")) is not None):
+        # the last page's number would then not be the number of pages
+        raise NotCombinable("an annex's pages are not numbered 1, 2, 3…")
     if numbers is None:
         numbers = etree.Element(_w("pgNumType"))
         after = [_w(t) for t in ("cols", "formProt", "vAlign", "noEndnote", "titlePg",
@@ -272,8 +277,7 @@ def _restart_section(sect: etree._Element) -> None:
                                  "printerSettings", "sectPrChange")]
         place = next((i for i, c in enumerate(sect) if c.tag in after), len(sect))
         sect.insert(place, numbers)
-    if numbers.get(_w("start")) is None:
-        numbers.set(_w("start"), "1")
+    numbers.set(_w("start"), "1")
 
 
 def _write(first: zipfile.ZipFile, out: Path, bodies: list[list[etree._Element]],
