@@ -576,12 +576,14 @@ def _queue_run(members: list[ConversionJob], work: Path, combined: dict[str, _Co
 
 
 def _split(group: _Combined) -> None:
-    """Write each annex's PDF from the PDF of ``group``."""
-    from .combine import NotCombinable, split_combined
+    """Write each annex's PDF from the PDF of ``group``; whatever keeps it from being
+    split (no closing bookmarks, a PDF pypdf cannot read) sends the build back to
+    converting the annexes one by one."""
+    from .combine import split_combined
 
     try:
         split_combined(group.job.pdf, [a.pdf for a in group.annexes])
-    except NotCombinable as exc:
+    except Exception as exc:  # noqa: BLE001 - the annexes are converted again one by one
         raise _CombinedFailed(f"{group.job.name}: {exc}") from exc
 
 

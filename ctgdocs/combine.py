@@ -114,11 +114,12 @@ def _check_same_package(first: zipfile.ZipFile, others: Sequence[zipfile.ZipFile
     fixed = [n for n in names if not _VARYING.fullmatch(n)]
     if any(n.startswith("word/_rels/") and n != DOCUMENT_RELS for n in names):
         raise NotCombinable("a header or footer has relationships of its own")
+    reference = {name: first.read(name) for name in fixed}
     for other in others:
         if sorted(other.namelist()) != names:
             raise NotCombinable("the annexes do not hold the same parts")
         for name in fixed:
-            if other.read(name) != first.read(name):
+            if other.read(name) != reference[name]:
                 raise NotCombinable(f"the annexes differ in {name}")
 
 
@@ -188,10 +189,8 @@ def _annex_body(z: zipfile.ZipFile, index: int, targets: dict[str, str]
         for node in element.iter():
             if node.tag in _FORBIDDEN:
                 raise NotCombinable(f"an annex holds {_FORBIDDEN[node.tag]}")
-            if node.tag in (_w("instrText"), _w("fldSimple")) and _PAGE_COUNT.search(
-                    node.text or node.get(_w("instr"), "")):
-                raise NotCombinable("an annex's text holds a page-count field")
-    if _split_page_count(body):
+    instructions = _instructions(body)
+    if any(_PAGE_COUNT.search(text) for text in [*instructions, "".join(instructions)]):
         raise NotCombinable("an annex's text holds a page-count field")
     _check_fields(body)
     own_parts = _own_headers_and_footers(z, sect, index, targets)
@@ -236,19 +235,24 @@ def _count_own_pages(part: etree._Element, bookmark: str) -> None:
 def _check_fields(tree: etree._Element) -> None:
     """Only fields of :data:`_SAME_FIELDS` (a piece of a field instruction that starts
     with anything else, even a field name cut in two, is refused)."""
-    pieces = [node.text or "" for node in tree.iter(_w("instrText"))]
-    pieces += [node.get(_w("instr"), "") for node in tree.iter(_w("fldSimple"))]
-    for piece in pieces:
-        words = piece.split()
-        if words and not words[0].startswith(("\\", '"')) and \
-                words[0].upper() not in _SAME_FIELDS:
-            raise NotCombinable(f"a field {words[0]} would read differently in one document")
+    words = (text.split()[0] for text in _instructions(tree) if text.split())
+    unknown = sorted({w.upper() for w in words if not w.startswith(("\\", '"'))}
+                     - _SAME_FIELDS)
+    if unknown:
+        raise NotCombinable(f"a field {unknown[0]} would read differently in one document")
+
+
+def _instructions(tree: etree._Element) -> list[str]:
+    """The pieces of field instructions in ``tree``: complex fields' ``instrText`` runs,
+    then simple fields' ``instr``."""
+    return [node.text or "" for node in tree.iter(_w("instrText"))] + [
+        node.get(_w("instr"), "") for node in tree.iter(_w("fldSimple"))]
 
 
 def _split_page_count(tree: etree._Element) -> bool:
     """Whether a field instruction naming a page count is spread over several pieces
     (then it was neither found nor changed piece by piece)."""
-    pieces = [node.text or "" for node in tree.iter(_w("instrText"))]
+    pieces = _instructions(tree)
     return len(_PAGE_COUNT.findall("".join(pieces))) > sum(
         len(_PAGE_COUNT.findall(piece)) for piece in pieces)
 

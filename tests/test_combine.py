@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import zipfile
@@ -216,4 +217,31 @@ def test_build_starts_again_one_by_one_when_the_combined_conversion_fails(
         converter.close()
     assert result.converted == 14 and result.pages == 62
     assert "simulated crash" in caplog.text and "one by one" in caplog.text
+    assert not [p for p in result.package.parent.iterdir() if p.name.startswith(".")]
+
+
+class _NoDestinations(LocalConverter):
+    """Real LibreOffice workers exporting no destinations, as an older LibreOffice
+    ignoring the option would: the combined PDF cannot be split."""
+
+    def convert(self, jobs, progress=None) -> None:  # type: ignore[no-untyped-def]
+        super().convert([dataclasses.replace(job, destinations=False) for job in jobs],
+                        progress)
+
+
+def test_build_starts_again_one_by_one_when_the_combined_pdf_cannot_be_split(
+        tmp_path, caplog) -> None:
+    converter = _NoDestinations(workers=2, timeout=60)
+    converter.start()
+    build_module.keep_converter(converter)
+    try:
+        result = build_package(REFERENCE, BuildOptions(output_root=tmp_path / "out"))
+    finally:
+        build_module._kept = None
+        converter.close()
+    assert result.converted == 14 and result.pages == 62
+    assert "has no destination ctgdocsfin1" in caplog.text and "one by one" in caplog.text
+    text = subprocess.run(["pdftotext", "-layout", str(result.package), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert len(re.findall(r"Annexe n° 13 – Commune de Pouzols", text)) >= 2
     assert not [p for p in result.package.parent.iterdir() if p.name.startswith(".")]
