@@ -205,21 +205,6 @@ class _FailingCombined(LocalConverter):
         super().convert(jobs, progress)
 
 
-def test_build_starts_again_one_by_one_when_the_combined_conversion_fails(
-        tmp_path, caplog) -> None:
-    converter = _FailingCombined(workers=2, timeout=60)
-    converter.start()
-    build_module.keep_converter(converter)
-    try:
-        result = build_package(REFERENCE, BuildOptions(output_root=tmp_path / "out"))
-    finally:
-        build_module._kept = None
-        converter.close()
-    assert result.converted == 14 and result.pages == 62
-    assert "simulated crash" in caplog.text and "one by one" in caplog.text
-    assert not [p for p in result.package.parent.iterdir() if p.name.startswith(".")]
-
-
 class _NoDestinations(LocalConverter):
     """Real LibreOffice workers exporting no destinations, as an older LibreOffice
     ignoring the option would: the combined PDF cannot be split."""
@@ -229,9 +214,15 @@ class _NoDestinations(LocalConverter):
                         progress)
 
 
-def test_build_starts_again_one_by_one_when_the_combined_pdf_cannot_be_split(
-        tmp_path, caplog) -> None:
-    converter = _NoDestinations(workers=2, timeout=60)
+@pytest.mark.parametrize("converter_class, reason", [
+    (_FailingCombined, "simulated crash"),
+    (_NoDestinations, "has no destination ctgdocsfin1"),
+])
+def test_build_starts_again_one_by_one_when_combining_fails(
+        tmp_path, caplog, converter_class, reason) -> None:
+    """The combined conversion fails, or its PDF cannot be split: the build starts again,
+    converting the annexes one by one, and gives the whole package."""
+    converter = converter_class(workers=2, timeout=60)
     converter.start()
     build_module.keep_converter(converter)
     try:
@@ -240,7 +231,7 @@ def test_build_starts_again_one_by_one_when_the_combined_pdf_cannot_be_split(
         build_module._kept = None
         converter.close()
     assert result.converted == 14 and result.pages == 62
-    assert "has no destination ctgdocsfin1" in caplog.text and "one by one" in caplog.text
+    assert reason in caplog.text and "one by one" in caplog.text
     text = subprocess.run(["pdftotext", "-layout", str(result.package), "-"],
                           capture_output=True, text=True, check=True).stdout
     assert len(re.findall(r"Annexe n° 13 – Commune de Pouzols", text)) >= 2
