@@ -23,7 +23,7 @@ __all__ = ["decode_pdfdocencoding", "install_fast_string_reader", "read_array",
            "read_string_literal_bytes"]
 
 _BLOCK = 4096
-_BODY = re.compile(rb"(?:[^()\\]|\\.)*", re.DOTALL)
+_BODY = re.compile(rb"[^()\\]*(?:\\.[^()\\]*)*", re.DOTALL)
 """A run of string bytes up to the next parenthesis that is not escaped."""
 _ESCAPE = re.compile(rb"\\(?:([0-9]{1,3})|([\r\n])[\r\n]?|(.))", re.DOTALL)
 """An escape: up to three digits, a line break (of one or two characters), or a byte."""
@@ -34,15 +34,17 @@ _NOT_OCTAL_ESCAPE = re.compile(rb"\\(?![0-3][0-7][0-7])")
 """A backslash that does not start a three-digit octal escape below 400."""
 
 _STRING_ARRAY = re.compile(
-    rb"\[(?:[ \n\r\t\f\x00]*\((?:[^()\\]|\\.)*\))*[ \n\r\t\f\x00]*\]", re.DOTALL)
+    rb"\[(?:[ \n\r\t\f\x00]*\([^()\\]*(?:\\.[^()\\]*)*\))*[ \n\r\t\f\x00]*\]", re.DOTALL)
 """An array of literal strings without nested parentheses, comments or other values."""
-_STRING_BODY = re.compile(rb"\(((?:[^()\\]|\\.)*)\)", re.DOTALL)
+_STRING_BODY = re.compile(rb"\(([^()\\]*(?:\\.[^()\\]*)*)\)", re.DOTALL)
 
 _original_read: Callable[[Any], bytes] | None = None
 _original_array: Callable[..., Any] | None = None
 _original_decode: Callable[[Any], str] | None = None
 _decode_table: dict[int, str] = {}
 _defined_bytes = b""
+_plain_bytes = b"\x00"
+"""The separator and the bytes PDFDocEncoding decodes as the same ASCII character."""
 
 
 class _Unsure(Exception):
@@ -120,18 +122,51 @@ def read_array(stream: Any, container_ref: Any, in_content_stream: Any = None) -
     try:
         if whole is None:
             raise _Unsure
-        bodies = [_unescaped(body.group(1))
-                  for body in _STRING_BODY.finditer(block, 0, whole.end())]
+        bodies = _unescaped_all(_STRING_BODY.findall(block, 0, whole.end()))
     except _Unsure:
         stream.seek(start)
         return _original_array(stream, container_ref, in_content_stream=in_content_stream)
     stream.seek(start + whole.end())
+    texts = _plain_texts(bodies)
+    if texts is not None:
+        encoding = generic.TextStringEncoding.PDF_DOC
+        texts_read = []
+        for text in texts:
+            text_item = generic.TextStringObject(text)
+            text_item.autodetected_encoding = encoding
+            text_item.container_ref = container_ref
+            texts_read.append(text_item)
+        return generic.ArrayObject(texts_read)
     items = []
     for body in bodies:
         item = generic.pdf_string(body)
         item.container_ref = container_ref
         items.append(item)
     return generic.ArrayObject(items)
+
+
+def _unescaped_all(raw: list[bytes]) -> list[bytes]:
+    """``[_unescaped(body) for body in raw]``, in one pass over the bodies joined by a
+    NUL byte when no body holds one (an escape never reaches past its body's end)."""
+    if len(raw) > 1:
+        joined = b"\x00".join(raw)
+        if joined.count(0) == len(raw) - 1:
+            parts = _unescaped(joined).split(b"\x00")
+            if len(parts) == len(raw):  # else an escape stood for a NUL
+                return parts
+    return [_unescaped(body) for body in raw]
+
+
+def _plain_texts(bodies: list[bytes]) -> list[str] | None:
+    """The strings of ``bodies`` decoded all at once when every byte is one that
+    PDFDocEncoding maps to the same ASCII character (then ``pdf_string`` would give
+    text strings with those characters); ``None`` otherwise."""
+    if len(bodies) < 2:
+        return None
+    joined = b"\x00".join(bodies)
+    if joined.translate(None, _plain_bytes) or joined.count(0) != len(bodies) - 1:
+        return None  # a byte that is not plain ASCII, or a NUL inside a string
+    return joined.decode("ascii").split("\x00")
 
 
 def decode_pdfdocencoding(byte_array: Any) -> str:
@@ -147,6 +182,7 @@ def install_fast_string_reader() -> None:
     """Make pyHanko's parser use the functions above (once; only if pyHanko still has
     the one-argument functions and the encoding table they replace)."""
     global _original_read, _original_decode, _original_array, _decode_table, _defined_bytes
+    global _plain_bytes
     from pyhanko.pdf_utils import generic
 
     read = getattr(generic, "_read_string_literal_bytes", None)
@@ -163,6 +199,7 @@ def install_fast_string_reader() -> None:
     _original_read, _original_decode, _original_array = read, decode, array
     _decode_table = dict(enumerate(table))
     _defined_bytes = bytes(b for b in range(256) if table[b] != "\u0000")
+    _plain_bytes = bytes([0, *(b for b in range(1, 128) if table[b] == chr(b))])
     generic._read_string_literal_bytes = read_string_literal_bytes
     generic.decode_pdfdocencoding = decode_pdfdocencoding
     generic.ArrayObject.read_from_stream = staticmethod(read_array)  # type: ignore[method-assign]

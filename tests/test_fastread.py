@@ -82,6 +82,8 @@ ARRAYS: list[bytes] = [
     b"[ (a) 1 ]", b"[ 1 0 R (a) ]", b"[ (bad \\8) ]", b"[ (x\\\ny) (\\101) ]", b"[ (a)",
     b"[ (unterminated ]", b"[ <41> (a) ]", b"[ (" + b"x" * 5000 + b") ]",
     b"[ " + b" ".join(b"(maire\\055%d)" % i for i in range(300)) + b" ]", b"(not an array)",
+    b"[()()]", b"[(a\\000b) (c)]", b"[(a) (caf\\351)]", b"[(\\376\\377\\000A) (b)]",
+    b"[(\\357\\273\\277a) (b)]", b"[(a\\030) (b)]", b"[(a\\177) (b)]", b"[(a\x00) (b)]",
 ]
 
 
@@ -117,3 +119,14 @@ def test_every_three_digit_escape_reads_as_pyhanko_reads_it() -> None:
             data = b"(a\\" + bytes(digits) + after + b"\\101b) tail"
             assert _read(fastread.read_string_literal_bytes, data) == \
                 _read(ORIGINAL_READ, data), data
+
+
+def test_every_byte_in_a_string_array_reads_as_pyhanko_reads_it() -> None:
+    """Arrays of plain ASCII names are decoded at once; any other byte, raw or escaped,
+    in any position, gives pyHanko's result too."""
+    original = fastread._original_array
+    for b in range(256):
+        for data in (b"[(x\\%03o) (y)]" % b, b"[(y) (%sx)]" % bytes((b,)),
+                     b"[(\\%03o) (y) ()]" % b):
+            assert _read_array(fastread.read_array, data, b" >>") == \
+                _read_array(original, data, b" >>"), data
