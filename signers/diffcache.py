@@ -170,6 +170,10 @@ class _RecordingFormRule(ListingFormRule):
                  else _UntouchedSigFieldsSkipped(r) for r in inner.field_rules]
         super().__init__(field_rules=rules, ignored_acroform_keys=inner.ignored_acroform_keys)
         self._fast = fast
+        # the creation rule ignores fields that both revisions list; the others skip them
+        self.skip_untouched_sig_fields = fast and all(
+            type(r) is SigFieldCreationRule or isinstance(r, _UntouchedSigFieldsSkipped)
+            for r in rules)
         self.seen: list[FormUpdate] = []
 
     def apply(self, old: HistoricalResolver,

@@ -37,7 +37,16 @@ __all__ = ["ListingFormRule"]
 
 
 class ListingFormRule(FormUpdatingRule):
-    """``FormUpdatingRule`` whose field listing does not copy every field dictionary."""
+    """``FormUpdatingRule`` whose field listing does not copy every field dictionary.
+
+    With ``skip_untouched_sig_fields``, the rules are not given the signature fields that
+    both revisions list at the same place, with the same type, and that the new
+    revision does not rewrite: pyHanko's signature-field creation rule and the
+    field-modification rules (when they skip such fields, as
+    :class:`~signers.diffcache.CachingDiffPolicy` has them do) yield nothing for those,
+    and listing them cost each revision time in proportion to the number of fields."""
+
+    skip_untouched_sig_fields = False
 
     def apply(self, old: HistoricalResolver,
               new: HistoricalResolver) -> Iterable[tuple[ModificationLevel, FormUpdate]]:
@@ -71,7 +80,8 @@ class ListingFormRule(FormUpdatingRule):
                 transform=FormUpdate.curry_ref(field_name=None))
         context = FieldComparisonContext(
             field_specs=dict(_list_fields(old, new, old_fields, new_fields,
-                                          old_path=fields_path)),
+                                          old_path=fields_path,
+                                          skip_untouched=self.skip_untouched_sig_fields)),
             old=old, new=new)
         for rule in self.field_rules:
             yield from rule.apply(context)
@@ -148,23 +158,48 @@ _LISTINGS: weakref.WeakKeyDictionary[Any, dict[int, _Listing]] = weakref.WeakKey
 
 
 def _listing(view: HistoricalResolver, lst: Any, exc: type[Exception]
-             ) -> dict[str, tuple[Any, Any, Any, int]]:
-    """``dict(_make_list(view, lst, exc, "", None))``, worked out from the previous
-    revision's listing when the ``/Fields`` array holds the same references: only the
-    fields this revision writes are read again. Each step of a file with *n* signatures
-    then costs O(changed fields) instead of O(n) field reads."""
+             ) -> _Listing | None:
+    """The top-level fields of ``lst`` as :func:`_make_list` lists them, worked out from
+    the previous revision's listing when the ``/Fields`` array holds the same
+    references: only the fields this revision writes are read again. Each step of a file
+    with *n* signatures then costs O(changed fields) instead of O(n) field reads.
+    ``None`` when a field has kids or the listing fails (the full listing then runs,
+    and raises what it must)."""
     refs = _array_refs(lst)
     per_reader = _LISTINGS.setdefault(view.reader, {})
     listing = per_reader.get(view.revision)
     if listing is None or listing.refs != refs:
         listing = _updated(view, lst, refs, per_reader.get(view.revision - 1), exc)
         if listing is None:
-            return dict(_make_list(view, lst, exc, "", None))
+            return None
         per_reader[view.revision] = listing
         for old in [r for r in per_reader if r < view.revision - 1]:
             del per_reader[old]
+    return listing
+
+
+def _bound(listing: _Listing, view: HistoricalResolver, names: Iterable[str] | None = None
+           ) -> dict[str, tuple[Any, Any, Any, int]]:
+    """``dict(_make_list(view, …))`` from ``listing``, restricted to ``names`` if given."""
+    entries = listing.entries
+    chosen = entries.items() if names is None else \
+        ((name, entries[name]) for name in names if name in entries)
     return {name: (ft, generic.Reference(idnum, gen, pdf=view), generic.ArrayObject(), ix)
-            for name, (ft, idnum, gen, ix) in listing.entries.items()}
+            for name, (ft, idnum, gen, ix) in chosen}
+
+
+def _touched(old: _Listing, new: _Listing, view: HistoricalResolver) -> list[str]:
+    """Every field of the two listings except the signature fields listed the same way in
+    both (same object, place and type) whose dictionary ``view``'s revision does not
+    write."""
+    written = {(r.idnum, r.generation) for r in view.explicit_refs_in_revision()}
+    old_entries, new_entries = old.entries, new.entries
+    touched = [name for name in old_entries if name not in new_entries]
+    for name, entry in new_entries.items():
+        if entry[0] != "/Sig" or old_entries.get(name) != entry \
+                or (entry[1], entry[2]) in written:
+            touched.append(name)
+    return touched
 
 
 def _array_refs(lst: Any) -> tuple[tuple[int, int], ...] | None:
@@ -216,18 +251,24 @@ def _updated(view: HistoricalResolver, lst: Any, refs: tuple[tuple[int, int], ..
 
 def _list_fields(old: HistoricalResolver, new: HistoricalResolver, old_fields: Any,
                  new_fields: Any, old_path: RawPdfPath | None, parent_name: str = "",
-                 inherited_ft: Any = None
+                 inherited_ft: Any = None, skip_untouched: bool = False
                  ) -> Generator[tuple[str, FieldComparisonSpec], None, None]:
     """pyHanko's ``_list_fields`` with :func:`_make_list` above (top-level fields listed
-    incrementally, :func:`_listing`)."""
-    if parent_name or inherited_ft is not None:
+    incrementally, :func:`_listing`; with ``skip_untouched``, signature fields neither
+    revision changes are left out, see :class:`ListingFormRule`)."""
+    old_by_name = new_by_name = None
+    if not parent_name and inherited_ft is None:
+        old_listing = _listing(old, old_fields, misc.PdfReadError)
+        new_listing = _listing(new, new_fields, SuspiciousModification)
+        if old_listing is not None and new_listing is not None:
+            names = _touched(old_listing, new_listing, new) if skip_untouched else None
+            old_by_name = _bound(old_listing, old, names)
+            new_by_name = _bound(new_listing, new, names)
+    if old_by_name is None or new_by_name is None:
         old_by_name = dict(_make_list(old, old_fields, misc.PdfReadError, parent_name,
                                       inherited_ft))
         new_by_name = dict(_make_list(new, new_fields, SuspiciousModification, parent_name,
                                       inherited_ft))
-    else:
-        old_by_name = _listing(old, old_fields, misc.PdfReadError)
-        new_by_name = _listing(new, new_fields, SuspiciousModification)
     for field_name in {*old_by_name, *new_by_name}:
         try:
             old_type, old_ref, old_kids, field_index = old_by_name[field_name]

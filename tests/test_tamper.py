@@ -17,6 +17,7 @@ from test_verify import (
     FIELDS,
     HONEST,
     World,
+    _facts,
     assert_parity,
     linear_time_equals_pyhanko,
     world_fixture,  # noqa: F401  (the ``world`` fixture)
@@ -222,3 +223,39 @@ def test_corrupted_signature_structure_never_crashes(world: World, tmp_path: Pat
     last = report.signatures[-1]
     assert not last.valid and last.problems, render_table(report)
     assert all(s.valid for s in report.signatures[:-1]), render_table(report)
+
+
+@pytest.mark.parametrize("change", ["none", "rename", "label", "text"])
+def test_untouched_signature_fields_are_left_out_of_each_step(world: World, tmp_path: Path,
+                                                              change: str,
+                                                              monkeypatch) -> None:
+    """Each revision step hands pyHanko's field rules only the fields it may have
+    changed; every step's facts (verdict, level, changed fields, form updates seen) are
+    those of the same analysis given every field."""
+    from signers import formlist
+    from signers.diffcache import CachingDiffPolicy
+    from signers.refgraph import accelerate
+
+    pdf = world.honest if change == "none" else (
+        _incremental(world.honest, tmp_path / "text.pdf", "text") if change == "text"
+        else _field_change(world.honest, tmp_path / f"{change}.pdf", change))
+    data = pdf.read_bytes()
+
+    def steps() -> list[tuple[object, ...]]:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        accelerate(reader)
+        policy = CachingDiffPolicy()
+        return [_facts(policy.step(reader, r)) for r in range(1, reader.xrefs.total_revisions)]
+
+    touched = formlist._touched
+    handed: list[int] = []
+    monkeypatch.setattr(formlist, "_touched", lambda old, new, view: handed.append(
+        len(names := touched(old, new, view))) or names)
+    skipping = steps()
+    monkeypatch.setattr(formlist, "_touched",
+                        lambda old, new, view: handed.append(-1) or [*old.entries, *new.entries])
+    assert skipping == steps()
+    fewer = [n for n in handed if n >= 0]
+    # one per signing step at least (steps before the fields exist list none)
+    assert len(fewer) >= HONEST - 1 and max(fewer) <= 1 < len(FIELDS)
+    assert handed.count(-1) == len(fewer)
