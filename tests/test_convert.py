@@ -517,3 +517,34 @@ def test_bad_converter_url(url: str) -> None:
     with pytest.raises(ConversionError, match="unoserver://"):
         make_converter(url)
 
+
+
+def test_an_office_that_exits_while_starting_is_judged_by_its_start_up(tmp_path: Path) -> None:
+    """A worker whose office has exited before its start-up thread saw it is still
+    starting: it may be LibreOffice restarting in a new profile, and if it failed, its
+    reason comes from that thread. (Replaced at once, it was replaced without a reason,
+    and the build server's log now and then lacked "a LibreOffice worker failed to
+    start".)"""
+    from concurrent.futures import Future
+
+    from ctgdocs.convert.local import LocalConverter, _get_ready, _Worker
+    from ctgdocs.convert.office import acquire_profile
+    from ctgdocs.convert.uno_office import Office, OfficeError
+
+    converter = LocalConverter(workers=1)
+    profile = acquire_profile(converter.program)
+    office = Office(STAND_INS / "fail" / "soffice", profile.url, tmp_path)
+    office.proc.wait(10)
+    ready: Future[None] = Future()
+    worker = _Worker(office, profile, tmp_path, ready)
+    converter._pool.append(worker)
+    assert not office.alive and worker.usable and not converter.warm()
+    assert converter.restart_failed() == [] and converter._pool == [worker]
+    try:  # what the start-up thread does
+        _get_ready(office, 10, warm_up=False)
+    except OfficeError as e:
+        ready.set_exception(e)
+    assert not worker.usable
+    reasons = converter.restart_failed()
+    assert len(reasons) == 1 and "exited with status 1 before it was ready" in reasons[0]
+    assert "simulated failure" in reasons[0]

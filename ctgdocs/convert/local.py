@@ -51,10 +51,14 @@ class _Worker:
 
     @property
     def usable(self) -> bool:
-        """Still starting, or started and running (not failed, killed or exited)."""
-        if not self.office.alive:
-            return False
-        return not self.ready.done() or self.ready.exception() is None
+        """Still starting, or started and running (not failed, killed or exited).
+
+        While it starts, its start-up thread alone decides whether it failed: an office
+        that exits then may be restarting (LibreOffice's first start in a new profile),
+        and one that failed is reported with its reason once the thread has it."""
+        if not self.ready.done():
+            return True
+        return self.ready.exception() is None and self.office.alive
 
     def close(self) -> None:
         self.office.stop()
