@@ -9,7 +9,11 @@
 (f) verdict parity between ``ctg verify`` (pyHanko's judgment inside it) and the baseline,
     on both packages and on a tampered copy of the 16-signature one;
 (g) (b) and (c) again with an OCSP responder that answers in 0.1 s, as a remote one does
-    (for information: ``ctg verify`` checks several signatures at once).
+    (for information: ``ctg verify`` checks several signatures at once);
+(h) ``ctg verify`` on the 53-signature package as it stood after its 16th, 32nd and last
+    signature (the file cut at the end of that signature's revision), over 5 rounds: the
+    time each added signature costs in one document (for information: the growth (d)/(b)
+    also compares two documents of different sizes).
 Targets: (b) ≤ 0.6 × (c); (d) ≤ 3.5 × (b); (f) no mismatch. (b) and (d) alternate over
 ``--repeat`` rounds (15), (c) joins every third round; (b), (d) and (c) are the best of
 their runs; (d)/(b) is the
@@ -32,6 +36,7 @@ import argparse
 import contextlib
 import gc
 import io
+import itertools
 import json
 import os
 import shutil
@@ -327,6 +332,7 @@ def main() -> int:
         times53 = sign_all(pkg53, signed53, people53, pki, tsa_url, "p53")
         tampered = tamper(signed16, signed16.parent / "tampered.pdf")
         rows = _measure(signed16, signed53, tampered, root, args.repeat)
+        rows["prefixes"] = _prefix_times(signed53, root, (16, 32), rounds=5)
     say("timing with an OCSP responder answering in 0.1 s…")
     with services(pki.directory, port, delay=0.1):
         rows["slow_v16"] = best_of(lambda: ctg_verify(signed16, root), 3)[0]
@@ -394,6 +400,32 @@ def _measure(signed16: Path, signed53: Path, tampered: Path, root: Path,
             "parity": [parity(r16, base16), parity(r53, base53), parity(rt, bt)]}
 
 
+def _prefix_times(pdf: Path, root: Path, counts: tuple[int, ...], rounds: int
+                  ) -> dict[int, float]:
+    """Median ``ctg verify`` time of ``pdf`` cut after each of its first ``counts``
+    signatures, and of the whole file."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    data = pdf.read_bytes()
+    with pdf.open("rb") as f:
+        ends = sorted(int(emb.byte_range[2]) + int(emb.byte_range[3])
+                      for emb in PdfFileReader(f, strict=False).embedded_regular_signatures)
+    files = {}
+    for n in counts:
+        files[n] = pdf.parent / f"first-{n}.pdf"
+        files[n].write_bytes(data[:ends[n - 1]])
+    files[len(ends)] = pdf
+    say("timing the 53-signature package after 16, 32 and 53 signatures…")
+    times: dict[int, list[float]] = {n: [] for n in files}
+    for i in range(rounds):
+        for n in (sorted(files) if i % 2 else sorted(files, reverse=True)):
+            elapsed, report = best_of(lambda n=n: ctg_verify(files[n], root), 1)
+            if not report["valid"] or len(report["signatures"]) != n:
+                raise SystemExit(f"{files[n]}: expected {n} valid signatures")
+            times[n].append(elapsed)
+    return {n: statistics.median(t) for n, t in times.items()}
+
+
 def _print_table(origin16: str, origin53: str, times16: list[float], times53: list[float],
                  m: dict[str, Any]) -> None:
     ratio_b = m["v16"] / m["b16"]
@@ -426,6 +458,11 @@ def _print_table(origin16: str, origin53: str, times16: list[float], times53: li
         ("(g) OCSP answers in 0.1 s: (b)", f"{m['slow_v16']:.3f} s", ""),
         ("                           (c)", f"{m['slow_b16']:.3f} s", ""),
         ("    (b)/(c)", f"{m['slow_v16'] / m['slow_b16']:.2f}", "(for information)"),
+        ("(h) 53-signature package after", ", ".join(
+            f"{n}: {t:.3f} s" for n, t in sorted(m["prefixes"].items())), ""),
+        ("    each added signature", ", ".join(
+            f"{(t1 - t0) / (n1 - n0) * 1000:.1f} ms ({n0}→{n1})" for (n0, t0), (n1, t1)
+            in itertools.pairwise(sorted(m["prefixes"].items()))), "(for information)"),
     ]
     width = max(len(r[0]) for r in rows)
     vwidth = max(len(r[1]) for r in rows)
