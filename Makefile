@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libreoffice-writer-nogui python3-uno libjemalloc2 fonts-noto-core fonts-dejavu-core \
-	poppler-utils qpdf softhsm2 opensc python3-venv python3-pip
+	poppler-utils qpdf softhsm2 opensc python3-venv python3-pip \
+	postgresql chromium
 DATA ?= examples/vallee-herault/convention.yaml
 
 .PHONY: setup system-packages venv bytecode demo test lint bench clean

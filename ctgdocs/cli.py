@@ -7,49 +7,16 @@ import gc
 import logging
 import sys
 from collections.abc import Sequence
-from enum import IntEnum
 from typing import NoReturn
 
 from signers import exceptions as sx
 
 from . import exceptions as cx
+from .exceptions import ExitCode
+
+__all__ = ["ExitCode", "build_parser", "exit_code_for", "main", "run"]
 
 log = logging.getLogger(__name__)
-
-
-class ExitCode(IntEnum):
-    """Exit codes of ``ctg`` (documented in the README)."""
-
-    OK = 0
-    INTERNAL_ERROR = 1
-    USAGE = 2
-    DATA_ERROR = 3
-    TEMPLATE_ERROR = 4
-    CONVERSION_ERROR = 5
-    MISSING_DEPENDENCY = 6
-    BUILD_ERROR = 7
-    CREDENTIALS_ERROR = 8
-    SIGNING_REFUSED = 9
-    SIGNING_ERROR = 10
-    VERIFICATION_FAILED = 11
-    INCOMPLETE = 12
-    IO_ERROR = 13
-    INTERRUPTED = 130
-
-
-_EXIT_FOR: list[tuple[type[BaseException], ExitCode]] = [
-    (cx.DataError, ExitCode.DATA_ERROR),
-    (cx.TemplateError, ExitCode.TEMPLATE_ERROR),
-    (cx.ConversionError, ExitCode.CONVERSION_ERROR),
-    (cx.MissingDependencyError, ExitCode.MISSING_DEPENDENCY),
-    (sx.MissingDependencyError, ExitCode.MISSING_DEPENDENCY),
-    (cx.BuildError, ExitCode.BUILD_ERROR),
-    (sx.FieldError, ExitCode.BUILD_ERROR),
-    (sx.CredentialsError, ExitCode.CREDENTIALS_ERROR),
-    (sx.SigningRefused, ExitCode.SIGNING_REFUSED),
-    (sx.SigningError, ExitCode.SIGNING_ERROR),
-    (sx.VerificationError, ExitCode.VERIFICATION_FAILED),
-]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             log.exception("failed")
         _print_error(exc)
-        return _exit_code_for(exc)
+        return exit_code_for(exc)
     except OSError as exc:
         if args.verbose:
             log.exception("failed")
@@ -107,11 +74,13 @@ def run() -> NoReturn:
     sys.exit(code)
 
 
-def _exit_code_for(exc: BaseException) -> ExitCode:
-    for cls, code in _EXIT_FOR:
-        if isinstance(exc, cls):
-            return code
-    return ExitCode.INTERNAL_ERROR
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code an exception escaping a command ends ``ctg`` with: the one its
+    class carries (``exit_code``), else :attr:`ExitCode.INTERNAL_ERROR`."""
+    try:
+        return ExitCode(getattr(exc, "exit_code", ExitCode.INTERNAL_ERROR))
+    except ValueError:
+        return ExitCode.INTERNAL_ERROR
 
 
 def _print_error(exc: BaseException) -> None:

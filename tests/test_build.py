@@ -16,8 +16,8 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from ctgdocs.build import BuildOptions, build_package
-from ctgdocs.cli import ExitCode, main
-from ctgdocs.exceptions import ConversionError
+from ctgdocs.cli import main
+from ctgdocs.exceptions import ConversionError, ExitCode
 from ctgdocs.load import load_convention
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ctgdocs.cli import ExitCode, build_parser, main
+from ctgdocs.cli import build_parser, main
+from ctgdocs.exceptions import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
 INVALID = sorted((ROOT / "tests" / "resources" / "invalid").glob("*.yaml"))
@@ -104,3 +105,24 @@ def test_pinned_certificate_fingerprints_reach_the_expected_signer(tmp_path: Pat
         load_convention(data)
     assert "communes[0].mayor.certificates: not a SHA-256 certificate fingerprint" in str(
         err.value.problems)
+
+
+def test_every_exception_carries_its_exit_code() -> None:
+    import inspect
+
+    from ctgdocs import exceptions as cx
+    from ctgdocs.cli import exit_code_for
+    from signers import exceptions as sx
+
+    for module, base in ((cx, cx.CtgError), (sx, sx.SignersError)):
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, base):
+                code = ExitCode(cls.exit_code)  # a value of the documented table
+                assert exit_code_for(cls.__new__(cls)) == code
+    assert sx.CredentialsError.exit_code == ExitCode.CREDENTIALS_ERROR
+    assert sx.SigningRefused.exit_code == ExitCode.SIGNING_REFUSED
+    assert sx.SigningError.exit_code == ExitCode.SIGNING_ERROR
+    assert sx.VerificationError.exit_code == ExitCode.VERIFICATION_FAILED
+    assert sx.FieldError.exit_code == ExitCode.BUILD_ERROR
+    assert sx.MissingDependencyError.exit_code == ExitCode.MISSING_DEPENDENCY
+    assert exit_code_for(ValueError()) == ExitCode.INTERNAL_ERROR

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ctgdocs.cli import ExitCode, main
+from ctgdocs.cli import main
 from ctgdocs.demo import DemoResult, circuit_order, run_demo
+from ctgdocs.exceptions import ExitCode
 from ctgdocs.load import load_convention
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,8 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from fixtures_pki import DEMO_SUBJECTS, free_port
 
-from ctgdocs.cli import ExitCode, main
+from ctgdocs.cli import main
+from ctgdocs.exceptions import ExitCode
 from signers.demo_pki import (
     DEMO_LABEL,
     DemoPki,

@@ -21,7 +21,8 @@ from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 
-from ctgdocs.cli import ExitCode, main
+from ctgdocs.cli import main
+from ctgdocs.exceptions import ExitCode
 from signers.credentials import Pkcs11Credentials, Pkcs12Credentials
 from signers.demo_pki import DemoPki, DemoSubject, issue_certificate, revoke
 from signers.exceptions import SigningError, SigningRefused

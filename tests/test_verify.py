@@ -23,7 +23,8 @@ from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, SuspiciousModificati
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from ctgdocs.cli import ExitCode, main
+from ctgdocs.cli import main
+from ctgdocs.exceptions import ExitCode
 from signers.credentials import PemCredentials, Pkcs12Credentials
 from signers.demo_pki import DemoPki, DemoSubject, create_demo_pki, revoke
 from signers.diffcache import RevisionStep

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import ExitCode
+from ..exceptions import ExitCode
 
 
 def register(sub: Any) -> None:

@@ -14,8 +14,8 @@ from signers.model import ExpectedSigner
 if TYPE_CHECKING:  # pyHanko is slow to import: only when the command runs
     from signers.report import DocumentReport
 
-from ..cli import ExitCode
 from ..collector import fewer_collections
+from ..exceptions import ExitCode
 
 
 def register(sub: Any) -> None:
