@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import archive as _archive
 from . import build as _build
 from . import demo as _demo
 from . import pki as _pki
@@ -12,6 +13,7 @@ from . import sign as _sign
 from . import verify as _verify
 
 COMMANDS: list[Callable[[Any], None]] = [
+    _archive.register,
     _build.register,
     _demo.register,
     _pki.register,
