@@ -105,6 +105,7 @@ async def _lta(src: str | os.PathLike[str], dst: str | os.PathLike[str], tsa_url
                renew: bool) -> LtvResult:
     data = _read(src)
     reader = PdfFileReader(io.BytesIO(data), strict=False)
+    _refuse_trailing_bytes(data, reader, src)
     targets = _targets(reader, src, renew)
     backend = AIOHttpFetcherBackend(per_request_timeout=int(timeout))
     try:
@@ -115,8 +116,9 @@ async def _lta(src: str | os.PathLike[str], dst: str | os.PathLike[str], tsa_url
         await _revocation_lists(evidence, fetchers, src)
         with_dss = _write_dss(reader, evidence)
         field = ARCHIVE_TIMESTAMP_FIELD.format(n=_archive_timestamps(reader) + 1)
+        # fetchers of its own: pyHanko adds everything its context fetched to the DSS
         out = await _timestamp(with_dss, field, tsa_url, timeout,
-                               _context(trust_roots, fetchers, None))
+                               _context(trust_roots, backend.get_fetchers(), None))
     finally:
         await backend.close()
     atomic_write_bytes(dst, out)
@@ -130,6 +132,22 @@ def _read(src: str | os.PathLike[str]) -> bytes:
         return Path(src).read_bytes()
     except OSError as exc:
         raise VerificationError(f"{src}: cannot read the file ({exc.strerror})") from exc
+
+
+def _refuse_trailing_bytes(data: bytes, reader: PdfFileReader,
+                           src: str | os.PathLike[str]) -> None:
+    """Bytes after the last revision's ``%%EOF`` are covered by no signature; appending
+    revisions after them would make them part of the preserved file."""
+    try:
+        end = reader.xrefs.get_xref_container_info(reader.xrefs.total_revisions - 1)\
+            .end_location
+    except Exception as exc:  # noqa: BLE001 - an unreadable structure is not preservable
+        raise VerificationError(f"{src}: its revisions cannot be read ({exc})") from exc
+    eof = data.find(b"%%EOF", end)
+    rest = data[eof + 5:] if eof >= 0 else data[end:]
+    if eof < 0 or rest.strip(b" \t\r\n\x00\x0c"):
+        raise VerificationError(f"{src}: {len(rest)} bytes were appended after the end of "
+                                "its last revision; they are covered by no signature")
 
 
 def _targets(reader: PdfFileReader, src: str | os.PathLike[str],
@@ -177,12 +195,16 @@ class _Evidence:
     revoked: dict[bytes, asn1_x509.Certificate] = field(default_factory=dict)
     """Certificates an OCSP response says are revoked (after the time of their use:
     revoked before, gathering fails)."""
+    listed: dict[bytes, asn1_x509.Certificate] = field(default_factory=dict)
+    """Certificates of the paths that name a CRL distribution point."""
 
     def add(self, paths: list[ValidationPath], vc: ValidationContext) -> None:
         for path in paths:
             for cert in path:
                 if cert is not path.leaf:  # a leaf travels in its own signature
                     self.certs[cert.dump()] = cert
+                if cert.crl_distribution_points_value is not None:
+                    self.listed[cert.dump()] = cert
             for cert in path:
                 for status in _revoked_statuses(vc.ocsps, cert):
                     self.revoked[cert.dump()] = cert
@@ -227,21 +249,26 @@ async def _gather(emb: EmbeddedPdfSignature, trust_roots: Sequence[asn1_x509.Cer
 
 async def _revocation_lists(evidence: _Evidence, fetchers: Fetchers,
                             src: str | os.PathLike[str]) -> None:
-    """The CRLs recording the revocation of certificates revoked after their use.
+    """The CRLs of every certificate that names one, besides its OCSP responses.
 
-    pyhanko-certvalidator 0.33 holds a certificate whose OCSP response says "revoked at
-    R" as revoked at R itself, where its CRL check (and ETSI EN 319 102-1's past
-    validation) holds it valid until R: the time-slide of a later validation then never
-    succeeds. A CRL proves the same revocation, with its date, and is judged right."""
-    for cert in evidence.revoked.values():
+    pyhanko-certvalidator 0.33 needs them in two cases. (1) Years later, a signer's OCSP
+    response is stale; pyHanko's long-term validation then validates the signature in
+    the past — but only when the revocation check failed for staleness alone, and an
+    OCSP response of another signer of the same CA counts as another failure, while
+    the CRL check reports staleness as such. (2) It holds a certificate whose OCSP
+    response says "revoked at R" as revoked at R itself, where its CRL check (and ETSI
+    EN 319 102-1's past validation) holds it valid until R, so that the time-slide of a
+    later validation never succeeds: for a certificate revoked after its use, the DSS
+    keeps the CRL, which proves the same revocation with its date, and not the OCSP
+    response."""
+    for cert in evidence.listed.values():
         try:
             for crl in await fetchers.crl_fetcher.fetch(cert):
                 evidence.crls[crl.dump()] = crl
         except Exception as exc:  # noqa: BLE001 - network and parse errors alike
             raise VerificationError(
-                f"{src}: cannot fetch the CRL recording the revocation of "
-                f"{cert.subject.human_friendly} ({exc}); check that the CRL service is "
-                "reachable") from exc
+                f"{src}: cannot fetch the CRL of {cert.subject.human_friendly} ({exc}); "
+                "check that the CRL service is reachable") from exc
 
 
 def _proven_time(emb: EmbeddedPdfSignature) -> dt.datetime | None:

@@ -80,8 +80,8 @@ __all__ = ["ArchiveTimestampCheck", "LongTermReport", "LongTermSignature", "Time
 
 log = logging.getLogger(__name__)
 
-_HARD_FAIL = RevocationCheckingPolicy(RevocationCheckingRule.CRL_OR_OCSP_REQUIRED,
-                                      RevocationCheckingRule.CRL_OR_OCSP_REQUIRED)
+_HARD_FAIL = RevocationCheckingPolicy(RevocationCheckingRule.CHECK_IF_DECLARED,
+                                      RevocationCheckingRule.CHECK_IF_DECLARED)
 """Revocation checked for every certificate that says where (hard-fail)."""
 _BEFORE_EXPIRY = dt.timedelta(seconds=1)
 
@@ -511,9 +511,13 @@ def _data(ref: Any, purpose: DecodePurpose) -> bytes:
 
 def _spec(trust_roots: Sequence[asn1_x509.Certificate],
           knowledge: LocalKnowledge) -> PdfSignatureValidationSpec:
+    """Hard-fail revocation from the file's data only. Revocation data issued after
+    the time it is asked about still speaks for it (``retroactive_revinfo``), as ETSI EN
+    319 102-1 reads it: the DSS is gathered at archiving, after the signatures (and a
+    certificate revoked after its signature is judged as of its revocation)."""
     policy = CertValidationPolicySpec(
         trust_manager=SimpleTrustManager.build(trust_roots=list(trust_roots)),
-        revinfo_policy=CertRevTrustPolicy(_HARD_FAIL))
+        revinfo_policy=CertRevTrustPolicy(_HARD_FAIL, retroactive_revinfo=True))
     return PdfSignatureValidationSpec(
         SignatureValidationSpec(
             policy, local_knowledge=knowledge,

@@ -74,13 +74,13 @@ def create_bundle(signed: str | Path, options: ArchiveOptions,
         work = Path(tmp)
         lta = _long_term(pdf, work / PDF, options.tsa_url, roots, say)
         structure, judged = _judge(lta, expected, roots, lists, say)
-        _refuse_unless_archivable(pdf, structure, judged, options.allow_incomplete)
+        missing = _missing(structure, judged, expected)
+        _refuse_unless_archivable(pdf, structure, judged, missing, options.allow_incomplete)
         signatures = _archived(structure, judged, expected)
         bundle = Bundle(zip=options.zip)
         bundle.put(PDF, lta.read_bytes())
-        missing = [next((e.label for e in expected if e.field == f), f)
-                   for f in structure.missing]
-        _reports(bundle, conv, signatures, missing, judged, roots, lists, journal, work, say)
+        labels = [next((e.label for e in expected if e.field == f), f) for f in missing]
+        _reports(bundle, conv, signatures, labels, judged, roots, lists, journal, work, say)
         if journal is not None:
             for name, data_ in journal.files.items():
                 bundle.put(name, data_)
@@ -96,7 +96,7 @@ def create_bundle(signed: str | Path, options: ArchiveOptions,
     return BundleResult(dest, tuple(file_entry(p, bundle.files[p]) for p in bundle.content()
                                     + [BORDEREAU]),
                         tuple(signatures), stamp.time, stamp.tsa_expires,
-                        not structure.missing, tuple(structure.missing),
+                        not missing, tuple(missing),
                         journal.events if journal else 0)
 
 
@@ -133,8 +133,19 @@ _STRUCTURE_PROBLEMS = ("the signed bytes", "the signature value", "the signature
                        "the signature violates", "the signature cannot be parsed")
 
 
+def _missing(structure: DocumentReport, judged: LongTermReport,
+             expected: list[ExpectedSigner]) -> list[str]:
+    """Expected signatories without a signature that holds: by the right person
+    (:func:`~signers.verify.verify_document`) and valid in long-term validation (a
+    certificate revoked after signing does not make it missing)."""
+    passed = {s.field for s in judged.signatures if s.passed}
+    matched = {s.field for s in structure.signatures
+               if s.kind == "signature" and s.signer_matches is not False}
+    return [e.field for e in expected if e.field not in passed & matched]
+
+
 def _refuse_unless_archivable(pdf: Path, structure: DocumentReport, judged: LongTermReport,
-                              allow_incomplete: bool) -> None:
+                              missing: list[str], allow_incomplete: bool) -> None:
     """Refuse on anything about the document, the revisions, who signed, or a signature
     that long-term validation does not pass; revocation and trust are judged by the
     latter, as of each signature's own time."""
@@ -148,8 +159,8 @@ def _refuse_unless_archivable(pdf: Path, structure: DocumentReport, judged: Long
                  for s in judged.signatures if not s.passed]
     problems += [f"document timestamp {t.field}: {t.indication}/{t.subindication}: "
                  f"{t.message}" for t in judged.timestamps if not t.passed]
-    if structure.missing and not allow_incomplete:
-        problems.append(f"incomplete: not signed by {', '.join(structure.missing)} "
+    if missing and not allow_incomplete:
+        problems.append(f"incomplete: not signed by {', '.join(missing)} "
                         "(--allow-incomplete archives it anyway)")
     if problems:
         raise ArchiveError(f"{pdf} cannot be archived:\n  " + "\n  ".join(problems))
