@@ -27,6 +27,7 @@ import io
 import logging
 import os
 import pickle
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -333,7 +334,10 @@ PER_PROCESS = 6
 
 
 def _shares(count: int, processes: int | None) -> list[list[int]]:
-    """Signature indexes per process, the first share the caller's."""
+    """Signature indexes per process, the first share the caller's. A process with
+    other threads running is not forked (a child could inherit a lock they hold)."""
+    if processes is None and threading.active_count() > 1:
+        processes = 1
     wanted = processes or min(os.cpu_count() or 1, MAX_PROCESSES)
     n = max(1, min(wanted, count // PER_PROCESS if processes is None else count))
     return [list(range(i, count, n)) for i in range(n)]

@@ -5,6 +5,7 @@ trusted list, the manifest and its token (checked by openssl too)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -260,3 +261,22 @@ def test_packaged_schemas_are_the_official_ones() -> None:
     for packaged in SCHEMAS_DIR.rglob("*.xsd"):
         shared = SHARED_SCHEMAS / packaged.relative_to(SCHEMAS_DIR)
         assert packaged.read_bytes() == shared.read_bytes(), packaged
+
+
+def test_long_term_validation_judges_the_same_in_several_processes(
+        reference_bundle: BundleResult, reference_signed: Signed) -> None:
+    from pyhanko.keys import load_cert_from_pemder
+
+    from signers.ltv_validation import validate_long_term
+
+    pdf = reference_bundle.path / "convention-signee-lta.pdf"
+    roots = [load_cert_from_pemder(str(reference_signed.pki.root_cert))]
+    one = validate_long_term(pdf, trust_roots=roots, processes=1, etsi_report=True)
+    three = validate_long_term(pdf, trust_roots=roots, processes=3, etsi_report=True)
+    assert one.valid and three.valid
+    assert [dataclasses.replace(s, best_signature_time=None) for s in one.signatures] == [
+        dataclasses.replace(s, best_signature_time=None) for s in three.signatures]
+    assert [s.best_signature_time for s in one.signatures] == [
+        s.best_signature_time for s in three.signatures]
+    strip = re.compile(rb"<vr:ValidationTime>[^<]*</vr:ValidationTime>")
+    assert strip.sub(b"", one.etsi_report.encode()) == strip.sub(b"", three.etsi_report.encode())

@@ -22,7 +22,7 @@ from ..render import french_date, french_list, french_number
 from .model import ArchivedSignature, BundleFile
 
 __all__ = ["REPORT_TEMPLATE", "ReportFacts", "french_time", "qualification_label",
-           "render_report", "report_context"]
+           "render_report", "report_context", "sample_context"]
 
 REPORT_TEMPLATE = "rapport-signatures.docx"
 """File name of the report template, inside the templates folder."""
@@ -183,3 +183,26 @@ def render_report(context: dict[str, Any], out: Path, *, templates: Path = TEMPL
         render_docx(templates / REPORT_TEMPLATE, context, docx)
         with make_converter(None, jobs=1, timeout=timeout) as converter:
             converter.convert([ConversionJob("rapport-signatures", docx, out)])
+
+
+def sample_context() -> dict[str, Any]:
+    """The report context of a sample convention, one signature of each kind and a
+    journal: every key the template may use (what ``ctg check-templates`` should check
+    ``rapport-signatures.docx`` against)."""
+    from ..templates_check import sample_convention
+
+    conv = sample_convention()
+    when = dt.datetime(2023, 2, 6, 16, 0, tzinfo=dt.UTC)
+    signature = ArchivedSignature(
+        field=conv.signatories[0].id, signatory=conv.signatories[0].capacity,
+        organisation=conv.signatories[0].organisation, holder="Common Name: X",
+        subject="Common Name: X", issuer="Common Name: AC", fingerprint="0" * 64,
+        reason="Délibération", claimed_time=when, timestamp_time=when,
+        tsa="Common Name: TSA", level="B-LTA", indication="PASSED", subindication="OK",
+        revoked_at=None, qualification="QESig")
+    facts = ReportFacts(document=BundleFile("convention-signee-lta.pdf", 1, "0" * 64,
+                                            "0" * 128),
+                        pages=1, archived_at=when, tsa="Common Name: TSA", renewal_due=when,
+                        anchors=[("Common Name: Racine", "0" * 64)], lists=["liste.xml"],
+                        missing=["Le Maire"], journal=(3, 1, "0" * 64))
+    return report_context(conv, [signature], facts)

@@ -243,13 +243,8 @@ def _signed_unit(parent: etree._Element, t: Transfer) -> None:
     unit = _el(parent, "ArchiveUnit", id=_SIGNED_UNIT)
     if t.events:
         book = _el(_el(unit, "Management"), "LogBook")
-        for number, (kind, when, detail) in enumerate(t.events, 1):
-            event = _el(book, "Event")
-            _el(event, "EventIdentifier", f"{t.reference}-archivage-{number}")
-            _el(event, "EventType", kind)
-            _el(event, "EventDateTime", _when(when))
-            _el(event, "EventDetail", detail, **{_XML_LANG: "fr"})
-            _el(event, "Outcome", "OK")
+        for number, event in enumerate(t.events, 1):
+            _event(book, f"{t.reference}-archivage-{number}", event)
     content = _el(unit, "Content")
     _el(content, "DescriptionLevel", "Item")
     _el(content, "Title", f"{t.title} — exemplaire signé (PAdES B-LTA)", **{_XML_LANG: "fr"})
@@ -268,12 +263,28 @@ def _signed_unit(parent: etree._Element, t: Transfer) -> None:
             _el(stamp, "TimeStamp", _when(signature.timestamp_time))
             _el(stamp, "AdditionalTimestampingInformation",
                 f"Horodatage de la signature {signature.field} par {signature.tsa}")
-    for when, tsa in t.archive_timestamps:
-        stamp = _el(info, "TimestampingInformation")
-        _el(stamp, "TimeStamp", _when(when))
-        _el(stamp, "AdditionalTimestampingInformation",
-            f"Horodatage d'archive du document (PAdES B-LTA) par {tsa}")
+    for archived in t.archive_timestamps:
+        info.append(_archive_stamp(archived))
     _el(_el(unit, "DataObjectReference"), "DataObjectGroupReferenceId", _PDF_GROUP)
+
+
+def _event(book: etree._Element, identifier: str,
+           event: tuple[str, dt.datetime, str]) -> None:
+    kind, when, detail = event
+    node = _el(book, "Event")
+    _el(node, "EventIdentifier", identifier)
+    _el(node, "EventType", kind)
+    _el(node, "EventDateTime", _when(when))
+    _el(node, "EventDetail", detail, **{_XML_LANG: "fr"})
+    _el(node, "Outcome", "OK")
+
+
+def _archive_stamp(stamp: tuple[dt.datetime, str]) -> etree._Element:
+    node = etree.Element(_S + "TimestampingInformation")
+    _el(node, "TimeStamp", _when(stamp[0]))
+    _el(node, "AdditionalTimestampingInformation",
+        f"Horodatage d'archive du document (PAdES B-LTA) par {stamp[1]}")
+    return node
 
 
 def _signature(info: etree._Element, s: ArchivedSignature, t: Transfer) -> None:
@@ -357,19 +368,10 @@ def _log_renewal(top: etree._Element, event: tuple[str, dt.datetime, str],
     book = management.find(_S + "LogBook")
     if book is None:
         book = _el(management, "LogBook")
-    kind, when, detail = event
-    number = len(book) + 1
-    reference = unit.getparent().findtext(f"{_S}Content/{_S}OriginatingAgencyArchiveUnitIdentifier")
-    node = _el(book, "Event")
-    _el(node, "EventIdentifier", f"{reference}-archivage-{number}")
-    _el(node, "EventType", kind)
-    _el(node, "EventDateTime", _when(when))
-    _el(node, "EventDetail", detail, **{_XML_LANG: "fr"})
-    _el(node, "Outcome", "OK")
+    reference = unit.getparent().findtext(
+        f"{_S}Content/{_S}OriginatingAgencyArchiveUnitIdentifier")
+    _event(book, f"{reference}-archivage-{len(book) + 1}", event)
     info = unit.find(f"{_S}Content/{_S}SigningInformation")
-    stamp = etree.Element(_S + "TimestampingInformation")
-    _el(stamp, "TimeStamp", _when(archive_timestamp[0]))
-    _el(stamp, "AdditionalTimestampingInformation",
-        f"Horodatage d'archive du document (PAdES B-LTA) par {archive_timestamp[1]}")
+    stamp = _archive_stamp(archive_timestamp)
     last = info.findall(_S + "TimestampingInformation")
     (last[-1] if last else info[-1]).addnext(stamp)

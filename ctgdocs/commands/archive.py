@@ -131,9 +131,19 @@ def _date(text: str) -> dt.datetime:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..archive import verify_bundle
+    import gc
 
-    check = verify_bundle(args.bundle, trust=tuple(args.trust), at=args.at)
+    from signers import ltv_validation, verify  # noqa: F401 - imported before the freeze
+
+    from ..archive import verify_bundle
+    from ..collector import fewer_collections
+
+    gc.freeze()  # as ctg verify: the libraries' objects are not walked again and again
+    try:
+        with fewer_collections():
+            check = verify_bundle(args.bundle, trust=tuple(args.trust), at=args.at)
+    finally:
+        gc.unfreeze()
     print(check.to_json() if args.json else _render(check))
     if not check.valid:
         return ExitCode.ARCHIVE_INVALID
