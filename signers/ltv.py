@@ -44,7 +44,7 @@ from pyhanko_certvalidator.path import ValidationPath
 
 from .atomic import atomic_write_bytes
 from .exceptions import SigningError, VerificationError
-from .ltv_validation import (
+from .tokens import (
     TimestampInfo,
     gen_time,
     signature_timestamp,

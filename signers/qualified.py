@@ -301,7 +301,7 @@ async def _assess_document(pdf: str | os.PathLike[str], lists: TrustedLists,
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 
-    from .ltv_validation import signature_timestamp, timestamp_info
+    from .tokens import signature_timestamp, timestamp_info
 
     reader = PdfFileReader(io.BytesIO(Path(pdf).read_bytes()), strict=False)
     try:

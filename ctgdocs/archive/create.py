@@ -301,7 +301,7 @@ def _record(conv: Convention, data: Path, signatures: list[ArchivedSignature],
 def _seal_manifest(bundle: Bundle, record: dict[str, Any], tsa: str,
                    roots: Sequence[Any]) -> None:
     from signers.ltv import timestamp_data
-    from signers.ltv_validation import check_timestamp_token
+    from signers.tokens import check_timestamp_token
 
     manifest = build_manifest(bundle, record)
     token = timestamp_data(manifest, tsa)

@@ -153,7 +153,7 @@ def _renew_bordereau(bundle: Bundle, number: int, stamp: Any) -> None:
 def _renew_manifest(bundle: Bundle, manifest: dict[str, Any], number: int, stamp: Any,
                     tsa_url: str, roots: list[Any], now: dt.datetime) -> None:
     from signers.ltv import timestamp_data
-    from signers.ltv_validation import check_timestamp_token
+    from signers.tokens import check_timestamp_token
 
     record = dict(manifest)
     record["document"] = {**(manifest.get("document") or {}), "path": PDF,

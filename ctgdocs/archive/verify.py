@@ -100,7 +100,7 @@ def _roots(trust: Sequence[Path], checks: _Checks) -> list[Any]:
 
 
 def _manifest(bundle: Bundle, roots: list[Any], checks: _Checks) -> dict[str, Any] | None:
-    from signers.ltv_validation import check_timestamp_token
+    from signers.tokens import check_timestamp_token
 
     from ..exceptions import ArchiveInvalid
 
@@ -282,7 +282,7 @@ def _journal(bundle: Bundle, manifest: dict[str, Any] | None, roots: list[Any],
 
 def _history(bundle: Bundle, manifest: dict[str, Any] | None, roots: list[Any],
              checks: _Checks) -> int:
-    from signers.ltv_validation import check_timestamp_token
+    from signers.tokens import check_timestamp_token
 
     from ..exceptions import ArchiveInvalid
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
-__all__ = ["SCHEMAS_DIR", "XmlInvalid", "etsi_report_schema", "seda_schema",
+__all__ = ["SCHEMAS_DIR", "XmlInvalid", "etsi_report_schema", "parse", "seda_schema",
            "trusted_list_schema", "validate"]
 
 SCHEMAS_DIR = Path(__file__).resolve().parent
