@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-# `ctg build` starts a build server after building; tests that want one say so
-# (tests/test_server.py), the others must leave no process behind.
-os.environ["CTGDOCS_SERVER"] = "off"
 
 pytest_plugins: list[str] = ["fixtures_pki"]
 

@@ -171,9 +171,10 @@ def test_word_positions_are_read_without_the_output_intent(built, tmp_path) -> N
 
 def test_one_annex_per_worker_is_rendered_before_the_convention(conv) -> None:
     """The workers start on annexes (10 ms to render) while the convention renders."""
-    from ctgdocs.build import TEMPLATES_DIR, _plan, _render_order
+    from ctgdocs.build import TEMPLATES_DIR
+    from ctgdocs.pipeline.steps import _parts, _render_order
 
-    parts = _plan(conv, TEMPLATES_DIR)
+    parts = _parts(conv, TEMPLATES_DIR)
     names = [p.name for p in _render_order(parts, workers=2)]
     assert names[:3] == ["annexe-aniane", "annexe-gignac", "convention"]
     assert sorted(names) == sorted(p.name for p in parts)
@@ -191,7 +192,7 @@ def test_parts_the_strict_parser_refuses_are_merged_leniently(built, conv, tmp_p
     from pypdf.errors import PdfReadError
 
     from ctgdocs.assemble import Assembly, PartPdf
-    from ctgdocs.build import _metadata
+    from ctgdocs.pipeline.steps import metadata as _metadata
 
     parts_dir = built.package.parent / "parts"
     names = [p.name for p in built.parts[:4]]
@@ -422,7 +423,7 @@ def test_new_code_reassembles_the_package_from_reused_parts(built, tmp_path) -> 
            f"r = build_package(Path({str(REFERENCE)!r}), "
            f"BuildOptions(output_root=Path({str(root)!r}))); "
            "print(r.up_to_date, r.converted)")
-    env = {**os.environ, "PYTHONPATH": str(code), "CTGDOCS_SERVER": "off"}
+    env = {**os.environ, "PYTHONPATH": str(code)}
 
     def build() -> str:
         proc = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True,

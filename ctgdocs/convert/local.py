@@ -250,8 +250,11 @@ class LocalConverter:
             self._feed(jobs, run)
             while run.running:
                 run.handle(_next_event(run, threads))
-        except BaseException:  # a bad job, progress() raised, Ctrl-C
+        except BaseException as exc:  # a bad job, progress() raised, Ctrl-C
             run.stop.set()
+            if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: stop now, not after
+                for worker in self._pool:       # the documents under way
+                    worker.office.kill()
             wait(threads)
             remove_outputs(run.written)
             raise
