@@ -8,8 +8,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -447,3 +449,50 @@ def test_new_code_reassembles_the_package_from_reused_parts(built, tmp_path) -> 
     assert kept(after) == kept(before) and not any(p["converted"] for p in after["parts"])
     assert _sha(package) == after["package"]["sha256"]
     assert build() == "True 0"
+
+
+def test_ctg_build_leaves_no_process_behind(tmp_path, marker) -> None:
+    """``ctg build`` as a real process: once it returns, nothing it started (LibreOffice
+    workers included) is running, and the workers' pipes are gone from /tmp."""
+    proc = subprocess.Popen([sys.executable, "-m", "ctgdocs", "build", str(REFERENCE), "-o",
+                             str(tmp_path / "out")], env=marker.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == ExitCode.OK, err
+    assert "(14 part(s) converted)" in out
+    assert marker.alive() == []
+    assert not list(Path("/tmp").glob(f"OSL_PIPE_{os.getuid()}_ctgdocs-{proc.pid}-*"))
+
+
+def test_sigterm_stops_a_build_and_its_libreoffice(built, tmp_path, marker) -> None:
+    """SIGTERM (``kill``) during a build stops it as Ctrl-C does: exit 130, LibreOffice
+    stopped with anything it started, the previous package untouched. LibreOffice is a
+    stand-in that hangs, so that the build cannot be over before the signal."""
+    root = _copy_build(built, tmp_path)
+    out = root / built.convention_id
+    before = {p.name: _sha(p) for p in out.rglob("*") if p.is_file()}
+    pids = tmp_path / "stand-in-pids"
+    env = {**marker.env, "PATH": f"{STAND_INS / 'hang'}:/usr/bin:/bin",
+           "CTGDOCS_STANDIN_PIDS": str(pids)}
+    env.pop("CTGDOCS_SOFFICE", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ctgdocs", "build", str(REFERENCE), "-o",
+                             str(root), "--force", "--timeout", "600"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (pids.exists() and pids.read_text().strip()) and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        assert [p for p in marker.alive() if "soffice" in p]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "ctg: interrupted" in err
+    assert marker.alive() == []  # the stand-in and its child included
+    assert {p.name: _sha(p) for p in out.rglob("*") if p.is_file()} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+

@@ -27,8 +27,10 @@ def register(sub: Any) -> None:
         "build", help="build the convention package (PDF/A with signature fields)",
         description="Render the convention and one annex per commune, convert them to "
         "PDF/A with LibreOffice, merge them and add one empty signature field per "
-        "signatory. Unchanged parts are reused. No process started by ctg build keeps "
-        "running after it returns.")
+        "signatory. Unchanged parts are reused. With --watch, ctg stays in the foreground "
+        "and builds again each time DATA or a template is saved, LibreOffice kept warm in "
+        "between; Ctrl-C (or SIGTERM) stops it, exit code 130. No process started by "
+        "ctg build keeps running after it returns.")
     p.add_argument("data", type=Path, help="convention YAML file")
     p.add_argument("-o", "--output", type=Path, default=Path("output"), metavar="DIR",
                    help="output root; the package goes to DIR/<convention-id>/ "
@@ -44,10 +46,18 @@ def register(sub: Any) -> None:
                    help="folder with convention.docx and annexe-commune.docx "
                    "(default: the shipped templates)")
     p.add_argument("--force", action="store_true",
-                   help="convert every part again")
+                   help="convert every part again (with --watch: the first build only)")
     p.add_argument("--seal-field", action="store_true",
                    help="also add an invisible field 'cachet-caf' so that the Caf can seal "
                    "(certify) the package before the signatories sign (ctg seal)")
+    p.add_argument("--watch", action="store_true",
+                   help="stay in the foreground: build now, then again each time DATA or a "
+                   "template is saved (an error is printed and the watch goes on); "
+                   "LibreOffice is started once and kept warm; Ctrl-C stops")
+    p.add_argument("--debounce", type=_quiet_seconds, default=None, metavar="S",
+                   help="with --watch: seconds the files must stay unchanged after a save "
+                   "before the build starts, so that a burst of saves gives one build "
+                   "(default: 0.1)")
     p.set_defaults(run=run_build)
 
     p = sub.add_parser("check-templates", help="check the Word templates for tag errors "
@@ -69,13 +79,18 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    """``ctg build DATA``."""
+    """``ctg build DATA [--watch]``."""
     from ..build import BuildOptions
 
+    if args.debounce is not None and not args.watch:
+        print("ctg: error: --debounce goes with --watch", file=sys.stderr)
+        return ExitCode.USAGE
     options = BuildOptions(output_root=args.output, templates=args.templates or TEMPLATES_DIR,
                            jobs=args.jobs, converter=args.converter, timeout=args.timeout,
                            force=args.force, seal_field=args.seal_field)
     with _interruptible():
+        if args.watch:
+            return _watch(args.data, options, args.debounce)
         from ..build import build_package
 
         with _progress_bar() as tick:
@@ -84,10 +99,31 @@ def run_build(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _watch(data: Path, options: Any, debounce: float | None) -> int:
+    """``ctg build --watch``: until interrupted (KeyboardInterrupt: exit 130)."""
+    from ..pipeline.watch import QUIET, watch
+
+    print(f"ctg: watching {data} and the templates in {options.templates}; Ctrl-C stops",
+          file=sys.stderr, flush=True)
+    watch(data, options, _print_result, _print_error,
+          quiet=QUIET if debounce is None else debounce)
+    return ExitCode.OK
+
+
 def _print_result(result: Any) -> None:
     state = "up to date" if result.up_to_date else f"{result.converted} part(s) converted"
     print(f"{result.package}\n  {result.pages} pages, {len(result.parts)} parts ({state}), "
           f"{result.signatories} signature fields, {result.seconds:.1f} s", flush=True)
+
+
+def _print_error(exc: Exception) -> None:
+    """An error during ``--watch``, as ``ctg`` prints it when it ends a command."""
+    print(f"ctg: error: {exc}", file=sys.stderr)
+    problems = getattr(exc, "problems", None)
+    if problems and problems != [str(exc)]:
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 def run_check_templates(args: argparse.Namespace) -> int:
@@ -125,6 +161,16 @@ def _seconds(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0"
                                          ) from None
+
+
+def _quiet_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 60")
+    return value
 
 
 def _converter_url(text: str) -> str:
