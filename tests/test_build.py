@@ -496,3 +496,45 @@ def test_sigterm_stops_a_build_and_its_libreoffice(built, tmp_path, marker) -> N
     assert {p.name: _sha(p) for p in out.rglob("*") if p.is_file()} == before
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
+
+def test_assembled_package_metadata_agree_and_declare_pdfa(built, conv, tmp_path) -> None:
+    """The package as assembled (before its fields): the XMP packet, written with pypdf's
+    XMP API, says what the info dictionary says (PDF/A requires it), declares PDF/A-2b,
+    and the file keeps the convention part's /ID."""
+    import datetime as dt
+
+    from ctgdocs.assemble import PRODUCER, PartPdf, assemble
+    from ctgdocs.convert import ConversionJob
+    from ctgdocs.convert.base import check_pdfa
+    from ctgdocs.pipeline.steps import metadata
+
+    parts_dir = built.package.parent / "parts"
+    out = tmp_path / "assembled.pdf"
+    now = dt.datetime(2023, 2, 6, 10, 30, 15, 123456, tzinfo=dt.UTC)
+    meta = metadata(conv)
+    result = assemble([PartPdf(parts_dir / f"{p.name}.pdf", p.title, "") for p in built.parts],
+                      out, meta, now)
+    assert result.pdfa_part == "2"
+    check_pdfa(ConversionJob("package", out, out), out.read_bytes())
+    reader = PdfReader(out)
+    info, xmp = reader.metadata, reader.xmp_metadata
+    assert info is not None and xmp is not None
+    assert (xmp.pdfaid_part, xmp.pdfaid_conformance) == ("2", "B")
+    assert xmp.dc_title == {"x-default": info.title} and info.title == meta.title
+    assert xmp.dc_description == {"x-default": info.subject} and "13 communes" in info.subject
+    assert xmp.dc_creator == [info.author] and xmp.pdf_keywords == info["/Keywords"]
+    assert xmp.pdf_producer == info.producer == PRODUCER
+    assert xmp.xmp_creator_tool == info.creator == "ctgdocs"
+    assert xmp.dc_language == ["fr-FR"] and reader.trailer["/Root"]["/Lang"] == "fr-FR"
+    second = now.replace(microsecond=0)
+    for moment in (xmp.xmp_create_date, xmp.xmp_modify_date, xmp.xmp_metadata_date):
+        assert moment.replace(tzinfo=dt.UTC) == second
+    assert info.creation_date == info.modification_date == second
+    stream = reader.trailer["/Root"]["/Metadata"]
+    assert (stream["/Type"], stream["/Subtype"]) == ("/Metadata", "/XML")
+    assert "/Filter" not in stream
+    assert "é" in stream.get_data().decode("utf-8")  # "Hérault", UTF-8 as PDF/A requires
+    main_part = PdfReader(parts_dir / "convention.pdf")
+    assert reader.trailer["/ID"][0] == main_part.trailer["/ID"][0]
+    check = subprocess.run(["qpdf", "--check", str(out)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
