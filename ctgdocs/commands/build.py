@@ -7,12 +7,13 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import ExitCode
 from ..paths import TEMPLATES_DIR
+from ..pipeline.checks import check_converter_url, check_jobs, check_timeout
 
 
 def register(sub: Any) -> None:
@@ -35,12 +36,16 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("output"), metavar="DIR",
                    help="output root; the package goes to DIR/<convention-id>/ "
                    "(default: output)")
-    p.add_argument("-j", "--jobs", type=_workers, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=_checked(int, check_jobs,
+                                                 "a number of workers (1 or more)"),
+                   default=None, metavar="N",
                    help="parallel LibreOffice workers (default: one per CPU)")
     p.add_argument("--converter", type=_converter_url, default=None, metavar="URL",
                    help="use a running unoserver, e.g. unoserver://127.0.0.1:2003 "
                    "(default: local LibreOffice)")
-    p.add_argument("--timeout", type=_seconds, default=120.0, metavar="S",
+    p.add_argument("--timeout", type=_checked(float, check_timeout,
+                                              "a number of seconds above 0"),
+                   default=120.0, metavar="S",
                    help="kill a conversion that takes longer than S seconds (default: 120)")
     p.add_argument("--templates", type=Path, default=None, metavar="DIR",
                    help="folder with convention.docx and annexe-commune.docx "
@@ -54,7 +59,9 @@ def register(sub: Any) -> None:
                    help="stay in the foreground: build now, then again each time DATA or a "
                    "template is saved (an error is printed and the watch goes on); "
                    "LibreOffice is started once and kept warm; Ctrl-C stops")
-    p.add_argument("--debounce", type=_quiet_seconds, default=None, metavar="S",
+    p.add_argument("--debounce", type=_checked(float, _debounce,
+                                               "a number of seconds from 0 to 60"),
+                   default=None, metavar="S",
                    help="with --watch: seconds the files must stay unchanged after a save "
                    "before the build starts, so that a burst of saves gives one build "
                    "(default: 0.1)")
@@ -143,39 +150,27 @@ def run_check_templates(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _workers(text: str) -> int:
-    from ..pipeline.options import check_jobs
+def _checked(kind: Callable[[str], Any], check: Callable[[Any], Any], what: str
+             ) -> Callable[[str], Any]:
+    """An argparse type: ``check(kind(text))``; a ValueError is a usage error (exit 2)
+    saying that ``text`` is not ``what``."""
+    def parse(text: str) -> Any:
+        try:
+            return check(kind(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
-    try:
-        return check_jobs(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1 or more)"
-                                         ) from None
-
-
-def _seconds(text: str) -> float:
-    from ..pipeline.options import check_timeout
-
-    try:
-        return check_timeout(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0"
-                                         ) from None
+    parse.__name__ = kind.__name__
+    return parse
 
 
-def _quiet_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 60")
-    return value
+def _debounce(seconds: float) -> float:
+    if not 0 <= seconds <= 60:
+        raise ValueError(seconds)
+    return seconds
 
 
 def _converter_url(text: str) -> str:
-    from ..pipeline.options import check_converter_url
-
     try:
         return check_converter_url(text)
     except ValueError as exc:
