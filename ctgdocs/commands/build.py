@@ -125,6 +125,10 @@ def _print_result(result: Any) -> None:
 
 def _print_error(exc: Exception) -> None:
     """An error during ``--watch``, as ``ctg`` prints it when it ends a command."""
+    if isinstance(exc, OSError):
+        print(f"ctg: error: {exc.filename or ''}: {exc.strerror or exc}; check the path, "
+              "its permissions and the free disk space", file=sys.stderr, flush=True)
+        return
     print(f"ctg: error: {exc}", file=sys.stderr)
     problems = getattr(exc, "problems", None)
     if problems and problems != [str(exc)]:

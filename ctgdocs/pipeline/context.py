@@ -59,13 +59,18 @@ class Converters:
         if self.error is not None:
             raise self.error
 
+    def workers_for(self, documents: int) -> int:
+        """How many documents are converted at once: one per worker asked for (default:
+        one per CPU), at most one per document."""
+        return min(self.options.jobs or os.cpu_count() or 1, documents)
+
     @contextlib.contextmanager
     def converting(self, documents: int) -> Iterator[Converter]:
         """The converter for ``documents`` documents, with at most one worker each; once
         they are converted, LibreOffice is asked to quit (unless the caller keeps it)
         while the package is finished."""
         self.check()
-        workers = min(self.options.jobs or os.cpu_count() or 1, documents)
+        workers = self.workers_for(documents)
         if self.shared is not None:
             yield self.shared
             self.description = self.shared.describe()

@@ -22,7 +22,7 @@ from .parts import MAIN_PART, Part
 
 if TYPE_CHECKING:
     from ..assemble import AssembleResult, PackageMetadata
-    from ..convert import ConversionJob
+    from ..convert import ConversionJob, Converter
     from ..layout import FieldPlacement
     from ..model import Convention
 
@@ -124,7 +124,7 @@ def render_and_convert(ctx: BuildContext) -> None:
         ctx.arrivals.rendering_done()
         return
     with ctx.converters.converting(len(todo)) as converter:
-        workers = min(ctx.options.jobs or os.cpu_count() or 1, len(todo))
+        workers = ctx.converters.workers_for(len(todo))
         annexes = [p for p in todo if p.name != MAIN_PART]
         if ctx.combine and len(annexes) >= 2 and converter.destinations:
             _convert_combining(ctx, converter, todo, annexes, workers)
@@ -134,7 +134,7 @@ def render_and_convert(ctx: BuildContext) -> None:
                               lambda job: ctx.part_ready(job.name))
 
 
-def _convert_combining(ctx: BuildContext, converter: Any, todo: list[Part],
+def _convert_combining(ctx: BuildContext, converter: Converter, todo: list[Part],
                        annexes: list[Part], workers: int) -> None:
     from ..combine import CombinedFailed, Combining
 
