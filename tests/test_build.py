@@ -538,3 +538,17 @@ def test_assembled_package_metadata_agree_and_declare_pdfa(built, conv, tmp_path
     assert reader.trailer["/ID"][0] == main_part.trailer["/ID"][0]
     check = subprocess.run(["qpdf", "--check", str(out)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
+
+
+def test_quick_key_does_not_read_a_pipe_or_a_device(tmp_path) -> None:
+    """The "up to date" check hashes the data file before anything loads it: a named pipe
+    would block it and /dev/zero never end. It gives up on them (the data loader then
+    refuses them with a located error)."""
+    from ctgdocs.pipeline.record import quick_key
+
+    fifo = tmp_path / "convention.yaml"
+    os.mkfifo(fifo)
+    options = BuildOptions(output_root=tmp_path / "out")
+    assert quick_key(fifo, options) is None
+    assert quick_key(Path("/dev/zero"), options) is None
+    assert quick_key(REFERENCE, options) is not None

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,12 @@ def code_key() -> str:
 def quick_key(data: Path, options: BuildOptions) -> str | None:
     """A key of everything a build reads — the data file's bytes, the templates, the
     options that change the output and the code — computed without parsing anything.
-    ``None`` when a file cannot be read (the full build then reports it)."""
+    ``None`` when a file cannot be read or is not a regular file (a pipe or a device
+    would block or never end: the full build then reports it)."""
     try:
         files = [data, options.templates / MAIN_TEMPLATE, options.templates / ANNEX_TEMPLATE]
+        if not all(stat.S_ISREG(os.stat(path).st_mode) for path in files):
+            return None
         digests = [file_sha(path) for path in files]
     except OSError:
         return None
