@@ -24,9 +24,9 @@ def describe(info: dict[str, Any]) -> list[str]:
              f"so far, {circuit['signed']}/{circuit['expected']} signatories)",
              f"signatory:    {info['name']} — {info['capacity']}",
              f"field:        {info['field']} (stage {info['stage']}, state {info['state']})"]
-    deliberation = info.get("deliberation")
+    deliberation = (info.get("deliberation") or {}).get("text") or info.get("reason")
     if deliberation:
-        lines.append(f"deliberation: {deliberation['text']}")
+        lines.append(f"deliberation: {deliberation}")
     lines.append(f"deadline:     {info['deadline']}")
     return lines
 

@@ -38,8 +38,9 @@ from .. import stamp as _stamp
 from ..credentials import Credentials, open_signer
 from .errors import Refused, ServiceUnavailable
 
-__all__ = ["DIGEST", "PreparedRevision", "finish_revision", "prepare_revision",
-           "sign_attributes", "signature_matches"]
+__all__ = ["DIGEST", "PreparedRevision", "certificate_chain", "finish_revision",
+           "prepare_revision", "sign_attributes", "sign_attributes_with",
+           "signature_matches"]
 
 DIGEST = "sha256"
 """Digest algorithm of every remote signature."""
@@ -183,18 +184,23 @@ def _external(chain: Sequence[x509.Certificate], value: bytes) -> psigners.Exter
 
 # -- client side -----------------------------------------------------------------------
 
-def certificate_chain(credentials: Credentials) -> list[bytes]:
-    """DER certificates of ``credentials``: the signer's first, then its CAs."""
-    with open_signer(credentials) as signer:
-        cert = signer.signing_cert
-        if cert is None:
-            raise Refused("signer-mismatch", "the credentials give no signing certificate")
-        others = [c for c in (signer.cert_registry or ()) if c.sha256 != cert.sha256]
-        return [cert.dump(), *(c.dump() for c in others)]
+def certificate_chain(signer: psigners.Signer) -> list[bytes]:
+    """DER certificates of an open signer (:func:`signers.credentials.open_signer`):
+    the signer's first, then the CAs it carries."""
+    cert = signer.signing_cert
+    if cert is None:
+        raise Refused("bad-certificate", "the credentials give no signing certificate")
+    others = [c for c in (signer.cert_registry or ()) if c.sha256 != cert.sha256]
+    return [cert.dump(), *(c.dump() for c in others)]
 
 
-def sign_attributes(to_sign: bytes, credentials: Credentials) -> bytes:
-    """The signature of the DER signed attributes ``to_sign`` with ``credentials``'
-    key (hashed with :data:`DIGEST`)."""
+def sign_attributes(to_sign: bytes, signer: psigners.Signer) -> bytes:
+    """The signature of the DER signed attributes ``to_sign`` by an open signer's key
+    (hashed with :data:`DIGEST`)."""
+    return asyncio.run(signer.async_sign_raw(to_sign, DIGEST))
+
+
+def sign_attributes_with(to_sign: bytes, credentials: Credentials) -> bytes:
+    """:func:`sign_attributes` with ``credentials`` opened for this one signature."""
     with open_signer(credentials) as signer:
-        return asyncio.run(signer.async_sign_raw(to_sign, DIGEST))
+        return sign_attributes(to_sign, signer)
