@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -209,7 +210,25 @@ def serve(settings: CircuitSettings, *, announce: Any = None) -> None:
     (announce or _announce)(url)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
                             timeout_graceful_shutdown=10, server_header=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again
+    # with the handler found at start: ours ends the command normally (exit 0).
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except (_Stop, KeyboardInterrupt):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+    log.info("circuit service stopped")
+
+
+class _Stop(Exception):
+    """SIGTERM after the graceful shutdown."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stop
 
 
 def _announce(url: str) -> None:
