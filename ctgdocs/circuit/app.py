@@ -196,6 +196,8 @@ def serve(settings: CircuitSettings, *, announce: Any = None) -> None:
     socket is bound here (port 0: any free port) and its URL announced on stdout."""
     import uvicorn
 
+    logging.getLogger("ctgdocs.circuit").setLevel(logging.INFO)  # one line per request
+    logging.getLogger("signers.circuit").setLevel(logging.INFO)
     app = create_app(settings)
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -63,14 +63,18 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
 from ..diffcache import CachingDiffPolicy, RevisionStep
+from ..fastread import install_fast_string_reader
 from ..identity import identity_of, match_signer
 from ..model import ExpectedSigner
+from ..skelscan import install_fast_hex_reader
 from .errors import Refused, TooLarge
 from .records import Acceptance
 
 __all__ = ["CheckLimits", "CheckRequest", "check_revision", "prescan"]
 
 log = logging.getLogger(__name__)
+install_fast_hex_reader()  # every signature's /Contents (pyHanko reads hex byte by byte)
+install_fast_string_reader()  # field locks name every other field
 
 _OBJ = re.compile(rb"(?<![0-9])[0-9]{1,10}[ \t\r\n\f\x00]+[0-9]{1,5}[ \t\r\n\f\x00]+obj\b")
 _OBJSTM_N = re.compile(rb"/Type\s*/ObjStm\b[^>]*?/N\s+([0-9]+)"
