@@ -196,8 +196,7 @@ def serve(settings: CircuitSettings, *, announce: Any = None) -> None:
     socket is bound here (port 0: any free port) and its URL announced on stdout."""
     import uvicorn
 
-    logging.getLogger("ctgdocs.circuit").setLevel(logging.INFO)  # one line per request
-    logging.getLogger("signers.circuit").setLevel(logging.INFO)
+    _log_with_time()
     app = create_app(settings)
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -231,6 +230,18 @@ class _Stop(Exception):
 
 def _stopped(signum: int, frame: Any) -> None:
     raise _Stop
+
+
+def _log_with_time() -> None:
+    """The service's own lines (one per request, timings, mails) at INFO with the time,
+    on stderr; the rest stays as the command line configured it."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("ctgdocs.circuit", "signers.circuit"):
+        logger = logging.getLogger(name)
+        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _announce(url: str) -> None:
