@@ -105,6 +105,9 @@ def run_demo(data: Path, output_root: Path = Path("output"),
         archived = folder / LTA_NAME
         _long_term(signed, archived, services.tsa_url, pki.root_cert)
         say(f"6. validation data and a document timestamp added (PAdES B-LTA): {archived}")
+        from .circuit.demo import run_circuit_demo  # the same 16 signatures, collected
+
+        run_circuit_demo(data, build.package, pki, services.tsa_url, folder, say)
     say("7. services stopped")
     from signers.report import render_table
 

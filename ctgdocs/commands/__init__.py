@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import build as _build
+from . import circuit as _circuit
 from . import demo as _demo
 from . import pki as _pki
 from . import sign as _sign
@@ -13,6 +14,7 @@ from . import verify as _verify
 
 COMMANDS: list[Callable[[Any], None]] = [
     _build.register,
+    _circuit.register,
     _demo.register,
     _pki.register,
     _sign.register,
