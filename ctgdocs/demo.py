@@ -140,8 +140,13 @@ def run_demo(data: Path, output_root: Path = Path("output"),
         report = _verify(signed, list(expected.values()), pki.root_cert)
         say(f"5. verification: {'valid' if report.valid else 'NOT VALID'}, "
             f"{len(report.signed)} of {len(expected)} expected signatures (seal included)")
-        bundle = archive.archive_signed(signed, data, pki, services.tsa_url, say)
-    say("7. services stopped")
+        from .circuit.demo import run_circuit_demo  # the same 16 signatures, collected
+
+        circuit = run_circuit_demo(data, build.package, pki, services.tsa_url, folder, say)
+        # the circuit's document, with its journal (found beside it)
+        bundle = archive.archive_signed(circuit.document, data, pki, services.tsa_url,
+                                        folder / archive.BUNDLE_NAME, say)
+    say("12. services stopped")
     check = archive.verify_archived(bundle.path, pki, say)
     archived = folder / LTA_NAME
     shutil.copyfile(bundle.path / archive_layout.PDF, archived)

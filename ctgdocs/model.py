@@ -353,6 +353,46 @@ class Period(_Model):
     """Last year (at most 5 years in all)."""
 
 
+class Coordinator(_Model):
+    """Who follows the signing circuit (receives declines, completion, deadline
+    warnings, and the links of signatories without an e-mail address)."""
+
+    name: Text
+    """Name, e.g. "Service partenariats de la Caf"."""
+    email: str
+    """E-mail address."""
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value.strip()):
+            raise ValueError(f"not an e-mail address: {value!r} (expected name@domain.fr)")
+        return value.strip()
+
+
+class CircuitPlan(_Model):
+    """The order of the signing circuit (``ctg circuit start``)."""
+
+    stages: list[Annotated[list[Slug], Field(min_length=1)]] = Field(min_length=1)
+    """Stages in order, each a list of signatory ids signing in any order (e.g. the
+    mayors); every signatory exactly once. ``cachet-caf`` names the Caf's seal."""
+    coordinator: Coordinator | None = None
+    """Who follows the circuit."""
+
+
+class Reminders(_Model):
+    """When the signing circuit reminds a signatory who has not signed."""
+
+    first_after_days: int = Field(default=3, ge=1, le=60)
+    """Days after the invitation before the first reminder."""
+    every_days: int = Field(default=3, ge=1, le=60)
+    """Days between reminders."""
+    at_most: int = Field(default=3, ge=0, le=20)
+    """At most this many reminders per signatory."""
+    deadline_warning_days: int = Field(default=2, ge=0, le=60)
+    """Days before the deadline when the coordinator is warned."""
+
+
 class Signing(_Model):
     """Planned signing date and place."""
 
@@ -362,6 +402,11 @@ class Signing(_Model):
     """Planned time, e.g. 17:00."""
     place: Text | None = None
     """Place, e.g. "Gignac"."""
+    circuit: CircuitPlan | None = None
+    """Order of the signing circuit (default: the seal, the mayors together, the EPCI
+    president, the partners together, the Caf board president, the Caf director)."""
+    reminders: Reminders | None = None
+    """Reminder settings of the signing circuit."""
 
 
 class Convention(_Model):
@@ -533,6 +578,38 @@ def check_rules(conv: Convention) -> list[tuple[Location, str]]:
                              f"missing e-mail address for the mayor of {commune.name}; "
                              "the signing circuit needs it"))
     problems += _check_deliberations(conv)
+    problems += _check_circuit(conv)
+    return problems
+
+
+SEAL_ID = "cachet-caf"
+"""Id of the Caf's organisation seal in a circuit's stages."""
+
+
+def _check_circuit(conv: Convention) -> list[tuple[Location, str]]:
+    """Every signatory exactly once in ``signing.circuit.stages``, no unknown id."""
+    if conv.signing is None or conv.signing.circuit is None:
+        return []
+    known = [s.id for s in conv.signatories]
+    problems: list[tuple[Location, str]] = []
+    seen: dict[str, Location] = {}
+    for i, stage in enumerate(conv.signing.circuit.stages):
+        for j, sid in enumerate(stage):
+            loc: Location = ("signing", "circuit", "stages", i, j)
+            if sid not in known and sid != SEAL_ID:
+                hint = _closest(sid, set(known))
+                problems.append((loc, f"unknown signatory {sid!r}" + (
+                    f"; did you mean {hint!r}?" if hint else
+                    f"; the signatories are {', '.join(known)}")))
+            elif sid in seen:
+                first = seen[sid]
+                problems.append((loc, f"signatory {sid!r} is already in stages[{first[3]}]"
+                                 f"[{first[4]}]; list each signatory once"))
+            seen.setdefault(sid, loc)
+    missing = [sid for sid in known if sid not in seen]
+    if missing:
+        problems.append((("signing", "circuit", "stages"), "signatories missing from the "
+                         f"circuit: {', '.join(missing)}; add each to a stage"))
     return problems
 
 

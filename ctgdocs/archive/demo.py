@@ -18,21 +18,22 @@ if TYPE_CHECKING:
 __all__ = ["BUNDLE_NAME", "archive_signed", "verify_archived"]
 
 BUNDLE_NAME = "archive"
-"""Folder of the demonstration bundle, beside the signed package."""
+"""Folder of the demonstration bundle, in the convention's output folder."""
 
 
-def archive_signed(signed: Path, data: Path, pki: DemoPki, tsa_url: str,
+def archive_signed(signed: Path, data: Path, pki: DemoPki, tsa_url: str, out: Path,
                    say: Callable[[str], None]) -> BundleResult:
-    """``ctg archive`` on the demonstration: trusted by the demonstration root, qualified
-    by the demonstration trusted list, the circuit's journal taken beside the package
-    when there is one; a previous demonstration bundle is replaced."""
-    out = signed.parent / BUNDLE_NAME
+    """``ctg archive`` of ``signed`` into ``out`` on the demonstration: trusted by the
+    demonstration root, qualified by the demonstration trusted list, the circuit's
+    journal taken beside the document when there is one; a previous demonstration
+    bundle is replaced."""
     shutil.rmtree(out, ignore_errors=True)
     result = create_bundle(signed, ArchiveOptions(
         trust=(pki.root_cert,), tsa_url=tsa_url, data=data,
         trusted_lists=(pki.trusted_list,), output=out), say=lambda line: say(f"   {line}"))
-    say(f"6. archived (PAdES B-LTA, reports, SEDA 2.3 bordereau, timestamped manifest): "
-        f"{result.path}")
+    journal = f", journal of {result.journal_events} events" if result.journal_events else ""
+    say(f"11. archived (PAdES B-LTA, reports, SEDA 2.3 bordereau, timestamped manifest"
+        f"{journal}): {result.path}")
     return result
 
 
@@ -40,8 +41,8 @@ def verify_archived(bundle: Path, pki: DemoPki, say: Callable[[str], None]) -> B
     """``ctg archive verify`` on the demonstration bundle, with no service running."""
     check = verify_bundle(bundle, trust=(pki.root_cert,))
     state = "holds" if check.valid else f"DOES NOT HOLD ({len(check.failures)} failures)"
-    say(f"8. bundle verified offline: {state}; renew before {check.renewal_due:%Y-%m-%d}"
-        if check.renewal_due else f"8. bundle verified offline: {state}")
+    say(f"13. bundle verified offline: {state}; renew before {check.renewal_due:%Y-%m-%d}"
+        if check.renewal_due else f"13. bundle verified offline: {state}")
     for failure in check.failures:
         say(f"   {failure}")
     return check

@@ -7,6 +7,7 @@ from typing import Any
 
 from . import archive as _archive
 from . import build as _build
+from . import circuit as _circuit
 from . import demo as _demo
 from . import pki as _pki
 from . import sign as _sign
@@ -15,6 +16,7 @@ from . import verify as _verify
 COMMANDS: list[Callable[[Any], None]] = [
     _archive.register,
     _build.register,
+    _circuit.register,
     _demo.register,
     _pki.register,
     _sign.register,
