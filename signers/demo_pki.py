@@ -170,11 +170,25 @@ def create_demo_pki(subjects: Iterable[DemoSubject], out_dir: str | os.PathLike[
                   organisation_seal.id if organisation_seal else None)
     _write_manifest(pki, records, revoked={})
     write_crls(out, now=now)
-    from .demo_trusted_list import write_demo_trusted_list
-
-    write_demo_trusted_list(out, ca.root, ca.root_key, ca.cert, now)
+    _make_trusted_list(out, ca, now)
     _write_readme(pki)
     return pki
+
+
+def _make_trusted_list(out: Path, ca: _Ca, now: dt.datetime) -> Path:
+    """``DEMO-liste-de-confiance.xml``, signed by a list operator certificate issued by
+    the root."""
+    from .demo_trusted_list import write_demo_trusted_list
+
+    key = _ec_key()
+    operator = (_builder(_name("CTG Démonstration — opérateur de la liste de confiance"),
+                         ca.root.subject, key.public_key(), ca.root_key, now)
+                .add_extension(x509.KeyUsage(
+                    digital_signature=True, content_commitment=True, key_encipherment=False,
+                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                    crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+                .sign(ca.root_key, hashes.SHA256()))
+    return write_demo_trusted_list(out / TRUSTED_LIST_FILE, ca.cert, operator, key, now)
 
 
 def _check_ids(subjects: Sequence[DemoSubject]) -> None:

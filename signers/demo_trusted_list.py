@@ -17,7 +17,7 @@ import datetime as dt
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
@@ -33,26 +33,13 @@ NOTICE = ("Liste de confiance de DÉMONSTRATION produite par ctgdocs pour tester
           "signature n'est qualifiée parce qu'elle figure ici.")
 
 
-def write_demo_trusted_list(directory: Path, root: x509.Certificate, root_key: object,
-                            ca: x509.Certificate, now: dt.datetime) -> Path:
-    """Write ``DEMO-liste-de-confiance.xml`` in ``directory`` (a demonstration PKI
-    folder): the list naming ``ca`` a qualified service, signed by a new operator
-    certificate issued by ``root`` with ``root_key``."""
-    from . import demo_pki
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    operator = (demo_pki._builder(
-        demo_pki._name("CTG Démonstration — opérateur de la liste de confiance"),
-        root.subject, key.public_key(), root_key, now)  # type: ignore[arg-type]
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False,
-                                     decipher_only=False), critical=True)
-        .sign(root_key, hashes.SHA256()))  # type: ignore[arg-type]
+def write_demo_trusted_list(path: Path, ca: x509.Certificate,
+                            operator: x509.Certificate, operator_key: ec.EllipticCurvePrivateKey,
+                            now: dt.datetime) -> Path:
+    """Write at ``path`` the list naming ``ca`` a qualified service, signed with
+    ``operator_key`` (its certificate ``operator``, issued by the demonstration root)."""
     tree = _trusted_list(ca, now)
-    signed = _sign(tree, key, operator)
-    path = directory / demo_pki.TRUSTED_LIST_FILE
+    signed = _sign(tree, operator_key, operator)
     path.write_bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
     return path
 

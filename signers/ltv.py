@@ -111,14 +111,15 @@ async def _lta(src: str | os.PathLike[str], dst: str | os.PathLike[str], tsa_url
     try:
         fetchers = backend.get_fetchers()
         evidence = _Evidence()
+        pool = _document_certs(reader)
         for emb in targets:
-            await _gather(emb, trust_roots, fetchers, evidence, src)
+            await _gather(emb, trust_roots, pool, fetchers, evidence, src)
         await _revocation_lists(evidence, fetchers, src)
         with_dss = _write_dss(reader, evidence)
         field = ARCHIVE_TIMESTAMP_FIELD.format(n=_archive_timestamps(reader) + 1)
         # fetchers of its own: pyHanko adds everything its context fetched to the DSS
         out = await _timestamp(with_dss, field, tsa_url, timeout,
-                               _context(trust_roots, backend.get_fetchers(), None))
+                               _context(trust_roots, pool, backend.get_fetchers(), None))
     finally:
         await backend.close()
     atomic_write_bytes(dst, out)
@@ -175,12 +176,32 @@ def _archive_timestamps(reader: PdfFileReader) -> int:
     return n
 
 
-def _context(trust_roots: Sequence[asn1_x509.Certificate], fetchers: Fetchers,
+def _document_certs(reader: PdfFileReader) -> list[asn1_x509.Certificate]:
+    """Every certificate the document carries (in any signature or in its DSS): a
+    signature made on a token may carry its signer's certificate alone, its issuer
+    travelling in the other signatures. They only help build paths; trust still comes
+    from the roots."""
+    certs: dict[bytes, asn1_x509.Certificate] = {}
+    for emb in reader.embedded_signatures:
+        for choice in emb.signed_data["certificates"]:
+            if choice.name == "certificate":
+                certs[choice.chosen.dump()] = choice.chosen
+    dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
+    if dss is not None:
+        for cert in dss.load_certs():
+            certs[cert.dump()] = cert
+    return list(certs.values())
+
+
+def _context(trust_roots: Sequence[asn1_x509.Certificate],
+             pool: Sequence[asn1_x509.Certificate], fetchers: Fetchers,
              moment: dt.datetime | None) -> ValidationContext:
     """Hard-fail revocation, fetching through the shared ``fetchers`` (an OCSP response
-    or a CRL is fetched once for every signature). With ``moment``, validation as of
-    then; revocation data issued later (fetched now) still speaks for that moment."""
-    return ValidationContext(trust_roots=list(trust_roots), allow_fetching=True,
+    or a CRL is fetched once for every signature), ``pool`` helping to build paths. With
+    ``moment``, validation as of then; revocation data issued later (fetched now) still
+    speaks for that moment."""
+    return ValidationContext(trust_roots=list(trust_roots), other_certs=list(pool),
+                             allow_fetching=True,
                              revocation_mode="hard-fail", fetchers=fetchers, moment=moment,
                              retroactive_revinfo=moment is not None)
 
@@ -232,10 +253,10 @@ def _says_revoked(resp: asn1_ocsp.OCSPResponse, cert: asn1_x509.Certificate) -> 
 
 
 async def _gather(emb: EmbeddedPdfSignature, trust_roots: Sequence[asn1_x509.Certificate],
-                  fetchers: Fetchers, evidence: _Evidence,
-                  src: str | os.PathLike[str]) -> None:
+                  pool: Sequence[asn1_x509.Certificate], fetchers: Fetchers,
+                  evidence: _Evidence, src: str | os.PathLike[str]) -> None:
     moment = _proven_time(emb)
-    vc = _context(trust_roots, fetchers, moment)
+    vc = _context(trust_roots, pool, fetchers, moment)
     try:
         paths = await collect_validation_info(emb, vc)
     except Exception as exc:  # noqa: BLE001 - pyHanko raises validation errors of many kinds

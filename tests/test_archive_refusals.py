@@ -80,6 +80,28 @@ def test_certificate_revoked_before_signing_is_refused(minimal_unsigned: Signed,
     assert nothing_written(tmp_path, before)
 
 
+def test_a_signature_carrying_its_certificate_alone_is_archived(
+        minimal_unsigned: Signed, tmp_path: Path) -> None:
+    """As a signature made on a token (the circuit's SoftHSM one): its issuer travels in
+    the other signatures only; the DSS then carries it, verify finds it there."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from signers.demo_pki import write_pkcs12
+
+    world = minimal_unsigned
+    p12 = world.pki.pkcs12(REVOKED)
+    key, cert, _ = pkcs12.load_key_and_certificates(p12.read_bytes(),
+                                                    world.pki.passphrase.encode())
+    assert key is not None and cert is not None
+    write_pkcs12(p12, key, cert, [], world.pki.passphrase, friendly_name=REVOKED)  # type: ignore[arg-type]
+    signed = sign_all(world)
+    result = create_bundle(signed, world.options(tmp_path / "bundle"))
+    assert all(s.indication == "PASSED" for s in result.signatures)
+    with network_blocked() as attempts:
+        assert verify_bundle(result.path, trust=(world.pki.root_cert,)).valid
+    assert not attempts
+
+
 def test_incomplete_package_is_refused_unless_allowed(minimal_unsigned: Signed,
                                                       tmp_path: Path) -> None:
     world = minimal_unsigned
