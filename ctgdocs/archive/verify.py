@@ -213,9 +213,10 @@ def _pdf(bundle: Bundle, manifest: dict[str, Any] | None, roots: list[Any],
     if report.renewal_due is not None:
         checks.due.append(report.renewal_due)
     _against_manifest(report.signatures, manifest, checks)
+    stamps = len(report.timestamps)
     checks.checked.append(
-        f"{len(report.signatures)} signatures and {len(report.timestamps)} document "
-        f"timestamps: long-term validation as of {report.evaluated_time.isoformat()}, "
+        f"{len(report.signatures)} signatures and {stamps} document "
+        f"timestamp{'s' if stamps > 1 else ''}: long-term validation as of {report.evaluated_time.isoformat()}, "
         "offline, from the PDF's own validation data")
     return [_archived(s) for s in report.signatures]
 
