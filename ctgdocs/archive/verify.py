@@ -216,7 +216,8 @@ def _pdf(bundle: Bundle, manifest: dict[str, Any] | None, roots: list[Any],
     stamps = len(report.timestamps)
     checks.checked.append(
         f"{len(report.signatures)} signatures and {stamps} document "
-        f"timestamp{'s' if stamps > 1 else ''}: long-term validation as of {report.evaluated_time.isoformat()}, "
+        f"timestamp{'s' if stamps > 1 else ''}: long-term validation as of "
+        f"{report.evaluated_time.isoformat()}, "
         "offline, from the PDF's own validation data")
     return [_archived(s) for s in report.signatures]
 
