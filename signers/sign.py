@@ -481,4 +481,8 @@ def _sign(job: _Signing) -> bytes:
         where = f" (timestamp service {tsa_url})" if tsa_url else ""
         raise SigningError(f"{job.src}: signing field {target.name!r} failed{where}: {e}; "
                            "check that the service is running") from e
+    except Exception as e:  # noqa: BLE001 - a damaged document pyHanko cannot update
+        raise SigningError(f"{job.src}: signing field {target.name!r} failed "
+                           f"({one_line(e)}); the document may be damaged; nothing was "
+                           "written") from e
     return out.getvalue()
