@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from signers.exceptions import SigningRefused
 from signers.model import ExpectedSigner
 
+from ..exceptions import ExitCode
 from ..signatories import SEAL_FIELD
 
 if TYPE_CHECKING:  # pyHanko is slow to import: the handlers import it when they run
@@ -140,7 +141,7 @@ def run_sign(args: argparse.Namespace) -> int:
                         credentials_from_args(args), expected=expected, tsa_url=args.tsa,
                         trust_roots=_trust(args.trust), wording=STAMP_WORDING)
     _report(result)
-    return 0
+    return ExitCode.OK
 
 
 def run_seal(args: argparse.Namespace) -> int:
@@ -159,7 +160,7 @@ def run_seal(args: argparse.Namespace) -> int:
                           trust_roots=_trust(args.trust), reason=SEAL_REASON,
                           wording=STAMP_WORDING)
     _report(result)
-    return 0
+    return ExitCode.OK
 
 
 def _start(args: argparse.Namespace) -> None:
