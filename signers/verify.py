@@ -70,9 +70,12 @@ _COVERAGE = {
 }
 _EOF = re.compile(rb"%%EOF")
 CONCURRENT_CHECKS = 8
-"""Signatures checked at once. Each usually waits for its signer's OCSP responder (a
-remote one answers in 0.1–0.3 s): checked one after another, 16 mayors' signatures would
-wait for 16 answers in turn."""
+"""Signatures checked at once on the speed-ups' path. Each usually waits for its signer's
+OCSP responder (a remote one answers in 0.1–0.3 s): checked one after another, 16
+mayors' signatures would wait for 16 answers in turn. The plain path checks them one at
+a time: there pyHanko's difference analysis holds the event loop for a second or more per
+signature, and the answers other checks wait for would time out meanwhile (pyHanko's
+fetchers give up after 10 s), turning good signatures into "revocation unknown"."""
 
 
 def verify_document(pdf: str | os.PathLike[str], *,
@@ -191,7 +194,7 @@ async def _verify(job: _Job, fetching: _Fetching, *, fast: bool) -> DocumentRepo
         pending = deque(enumerate(embedded))  # each signature's data is freed once checked
         del embedded
         reports = await _check_all(pending, _Contexts(job, dss, fetching), doc, by_field,
-                                   job.expected is not None)
+                                   job.expected is not None, CONCURRENT_CHECKS if fast else 1)
         reports += [_broken_report(name, reason, by_field) for name, reason in broken]
         return _summarise(job.pdf, job.data, doc, reports, job.expected)
     finally:
@@ -393,10 +396,10 @@ def _load_root(root: str | os.PathLike[str] | x509.Certificate) -> x509.Certific
 async def _check_all(pending: deque[tuple[int, EmbeddedPdfSignature]],
                      contexts: _Contexts,
                      doc: _DocFacts, by_field: dict[str, ExpectedSigner],
-                     have_expectations: bool) -> list[SignatureReport]:
-    """Check the signatures ``CONCURRENT_CHECKS`` at a time: while one waits for an OCSP
-    responder, a CRL or a timestamp authority's certificate status, the others are
-    checked. Reports come in the order of ``pending``."""
+                     have_expectations: bool, at_once: int) -> list[SignatureReport]:
+    """Check the signatures ``at_once`` at a time: while one waits for an OCSP responder,
+    a CRL or a timestamp authority's certificate status, the others are checked. Reports
+    come in the order of ``pending``."""
     reports: dict[int, SignatureReport] = {}
     count = len(pending)
 
@@ -407,7 +410,7 @@ async def _check_all(pending: deque[tuple[int, EmbeddedPdfSignature]],
                                               have_expectations)
 
     async with asyncio.TaskGroup() as group:
-        for _ in range(min(CONCURRENT_CHECKS, count)):
+        for _ in range(min(at_once, count)):
             group.create_task(checker())
     return [reports[index] for index in range(count)]
 
