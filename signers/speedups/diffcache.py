@@ -349,9 +349,10 @@ class FastRevisions:
     """:class:`~signers.revisions.Revisions` through :class:`CachingDiffPolicy`: the
     facts :class:`~signers.revisions.PlainRevisions` gives, in linear time."""
 
-    def __init__(self, reader: PdfFileReader) -> None:
+    def __init__(self, reader: PdfFileReader,
+                 base: StandardDiffPolicy = DEFAULT_DIFF_POLICY) -> None:
         self.reader = reader
-        self.policy = CachingDiffPolicy()
+        self.policy = CachingDiffPolicy(base)
         self._facts: dict[int, Step] = {}
 
     def step(self, revision: int) -> Step:
