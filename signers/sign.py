@@ -69,7 +69,7 @@ class SignResult:
     level: str
     """``PAdES-B-T`` (with a signature timestamp) or ``PAdES-B-B``."""
     signing_time: dt.datetime
-    """Signing time claimed (the stamp shows it in Paris time)."""
+    """Signing time claimed (the stamp shows it in the wording's time zone)."""
     stamp: tuple[str, ...]
     """Lines of the visible stamp (empty for an invisible field)."""
     seconds: float
