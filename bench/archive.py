@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from sign import free_port, say, services, synthetic_yaml  # noqa: E402 - bench/sign.py
+from sign import say, services, synthetic_yaml  # noqa: E402 - bench/sign.py
 
 EXAMPLE = ROOT / "examples" / "vallee-herault" / "convention.yaml"
 PACKAGES = ROOT / ".bench" / "packages"
@@ -101,6 +101,7 @@ def main() -> int:
     args = _parse()
     from ctgdocs.demo import demo_subjects
     from signers.demo_pki import create_demo_pki
+    from signers.services import listening_socket
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
@@ -108,10 +109,11 @@ def main() -> int:
     # one PKI for both: subject ids are prefixed (different people behind the same ids)
     people = [dataclasses.replace(subject, id=f"p{n}-{subject.id}")
               for n, conv in ((16, conv16), (53, conv53)) for subject in demo_subjects(conv)[0]]
-    port = free_port()
-    pki = create_demo_pki(people, WORK / "pki", services_url=f"http://127.0.0.1:{port}")
+    sock = listening_socket()  # bound before the certificates name its port
+    pki = create_demo_pki(people, WORK / "pki",
+                          services_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
     rows: dict[str, Any] = {}
-    with services(pki.directory, port):
+    with services(pki.directory, sock):
         signed = {}
         for n, conv, pkg in ((16, conv16, pkg16), (53, conv53, pkg53)):
             say(f"signing the {n}-signature package…")

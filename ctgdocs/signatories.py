@@ -42,14 +42,24 @@ def expected_for_package(pdf: str | os.PathLike[str], data: str | os.PathLike[st
         conv = load_convention(Path(data))
         result = expected_signers(conv)
         if seal_field is None:
-            from signers.fields import signature_field_names
-
-            seal_field = SEAL_FIELD in {name for name, _ in signature_field_names(pdf)}
+            seal_field = _has_seal_field(pdf)
         return result + ([seal_expected(conv)] if seal_field else [])
     build_json = Path(pdf).parent / "build.json"
     if build_json.is_file():
         return expected_signers_from_build(build_json)
     return None
+
+
+def _has_seal_field(pdf: str | os.PathLike[str]) -> bool:
+    """Whether ``pdf`` has the Caf seal field; ``False`` for a damaged PDF (signing or
+    verifying it then refuses it, saying why). A missing file is an error here."""
+    from signers.exceptions import FieldError
+    from signers.fields import signature_field_names
+
+    try:
+        return SEAL_FIELD in {name for name, _ in signature_field_names(pdf)}
+    except FieldError:
+        return False
 
 
 def expected_signers(conv: Convention) -> list[ExpectedSigner]:

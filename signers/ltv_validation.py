@@ -65,6 +65,7 @@ from pyhanko_certvalidator.policy_decl import (
 from pyhanko_certvalidator.registry import SimpleTrustManager
 from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
 
+from . import speedups as _speedups
 from .exceptions import VerificationError
 from .identity import identity_of
 from .tokens import TimestampInfo, signature_timestamp, timestamp_info
@@ -193,8 +194,8 @@ def validate_long_term(pdf: str | os.PathLike[str], *,
                        trust_roots: Sequence[asn1_x509.Certificate],
                        at: dt.datetime | None = None, etsi_report: bool = False,
                        trusted_lists: TrustedLists | None = None,
-                       seals: Iterable[str] = (), processes: int | None = None
-                       ) -> LongTermReport:
+                       seals: Iterable[str] = (), processes: int | None = None,
+                       speedups: bool | None = None) -> LongTermReport:
     """Judge every signature and document timestamp of ``pdf`` offline, as of ``at``
     (default: now), with ``trust_roots`` as the only trust anchors.
 
@@ -203,28 +204,27 @@ def validate_long_term(pdf: str | os.PathLike[str], *,
     (``seals``: fields signed for an organisation). The signatures are judged
     independently, in ``processes`` processes (default: one per CPU, at most
     :data:`MAX_PROCESSES`, one per :data:`PER_PROCESS` signatures; forked, each reading
-    the file again). Raises :class:`VerificationError` when the file cannot be read as a
-    signed PDF."""
-    _speedups()
+    the file again). ``speedups`` as for :func:`signers.verify.verify_document`: on the
+    speed-ups' path, a failure of theirs or a verdict other than valid is judged again on
+    pyHanko's plain path, whose report is returned. Raises :class:`VerificationError`
+    when the file cannot be read as a signed PDF."""
     job = _Job(Path(pdf), tuple(trust_roots), at or dt.datetime.now(dt.UTC), at is not None,
                etsi_report, trusted_lists, frozenset(seals))
     with _quiet_pyhanko():
-        doc = job.open()
-        shares = _shares(len(doc.signatures), processes)
-        children = [_forked(functools.partial(job.judge_share, share)) for share in shares[1:]]
-        checks, mine = asyncio.run(job.judge(doc, shares[0]))
-        judged = dict(mine)
-        for share, result in zip(shares[1:], children, strict=True):
-            judged.update(result() or asyncio.run(job.judge_signatures(doc, share)))
-    results = [judged[i] for i in range(len(doc.signatures))]
-    xml = ""
-    if etsi_report:
-        from .etsi_report import merge_reports
-
-        xml = merge_reports([x for _, x in results],
-                            list(zip(doc.stamps, checks, strict=True)))
-    return LongTermReport(str(pdf), job.requested, doc.evaluated, tuple(s for s, _ in results),
-                          tuple(c for c, _ in checks), doc.due, doc.problems, xml)
+        if _speedups.wanted(speedups):
+            with _speedups.attempt(f"long-term validation of {pdf}") as attempt:
+                try:
+                    fast: LongTermReport | None = job.run(processes)
+                except Exception as exc:  # noqa: BLE001 - the plain path decides
+                    _speedups.failed("long-term validation", exc)
+                    fast = None
+            if fast is not None and fast.valid and not attempt.failed:
+                return fast
+            if attempt.failed:
+                log.warning("%s: a speed-up failed (%s); judging again on pyHanko's plain "
+                            "path", pdf, attempt.failures[0])
+        with _speedups.plain():
+            return job.run(processes)
 
 
 MAX_PROCESSES = 4
@@ -300,6 +300,27 @@ class _Job:
     lists: TrustedLists | None
     seals: frozenset[str]
 
+    def run(self, processes: int | None) -> LongTermReport:
+        """The whole validation, on the path (speed-ups or plain) the caller chose."""
+        doc = self.open()
+        shares = _shares(len(doc.signatures), processes)
+        children = [_forked(functools.partial(self.judge_share, share))
+                    for share in shares[1:]]
+        checks, mine = asyncio.run(self.judge(doc, shares[0]))
+        judged = dict(mine)
+        for share, result in zip(shares[1:], children, strict=True):
+            judged.update(result() or asyncio.run(self.judge_signatures(doc, share)))
+        results = [judged[i] for i in range(len(doc.signatures))]
+        xml = ""
+        if self.etsi:
+            from .etsi_report import merge_reports
+
+            xml = merge_reports([x for _, x in results],
+                                list(zip(doc.stamps, checks, strict=True)))
+        return LongTermReport(str(self.path), self.requested, doc.evaluated,
+                              tuple(s for s, _ in results), tuple(c for c, _ in checks),
+                              doc.due, doc.problems, xml)
+
     def open(self) -> _Doc:
         reader, signatures, stamps = _open(self.path)
         infos = [timestamp_info(s.signed_data) for s in stamps]
@@ -335,15 +356,14 @@ class _Job:
         return out
 
     def judge_share(self, share: list[int]) -> list[_Judged]:
-        """In a child process: open the file again and judge ``share``."""
-        return asyncio.run(self.judge_signatures(self.open(), share))
-
-
-def _speedups() -> None:
-    """The verification speed-ups (certificate names compared from a cache, signature
-    contents read at once…) serve pyHanko's long-term validation too: 25 % less time. They
-    are installed when :mod:`signers.verify` is imported."""
-    from . import verify  # noqa: F401
+        """In a child process: open the file again and judge ``share`` (on the parent's
+        path; a speed-up failing here fails the child, the parent judges the share
+        itself)."""
+        judged = asyncio.run(self.judge_signatures(self.open(), share))
+        attempt = _speedups.current()
+        if attempt is not None and attempt.failed:
+            raise RuntimeError(attempt.failures[0])
+        return judged
 
 
 @contextmanager

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fixtures_pki import free_port
 
 from ctgdocs.archive import ArchiveOptions, BundleResult, create_bundle
 from ctgdocs.build import BuildOptions, build_package
@@ -23,7 +22,7 @@ from ctgdocs.model import Convention
 from ctgdocs.signatories import SEAL_FIELD, expected_signers, seal_expected
 from signers.demo_pki import DemoPki, create_demo_pki
 from signers.journal import JournalEvent, next_event, timestamp_event, write_journal
-from signers.services import RunningServices, running_services
+from signers.services import RunningServices, listening_socket, running_services
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "examples" / "vallee-herault" / "convention.yaml"
@@ -74,11 +73,12 @@ class Signed:
 def _signed(data: Path, base: Path, *, sign: bool = True) -> Iterator[Signed]:
     conv = load_convention(data)
     build = build_package(data, BuildOptions(output_root=base, seal_field=True))
-    port = free_port()
+    sock = listening_socket()  # bound before the certificates name its port
+    port = sock.getsockname()[1]
     people, seal = demo_subjects(conv)
     pki = create_demo_pki(people, base / "pki", organisation_seal=seal,
                           services_url=f"http://127.0.0.1:{port}")
-    with running_services(pki.directory, port=port) as services:
+    with running_services(pki.directory, sock=sock) as services:
         world = Signed(conv, data, build.package.parent, build.package,
                        build.package.parent / SIGNED_NAME, pki, services)
         if sign:

@@ -192,9 +192,10 @@ def make_kit(demo_pki: DemoPki, demo_services: RunningServices, circuit_package:
 
 
 def _stamp(name: str, capacity: str | None, when: dt.datetime, seal: bool) -> tuple[str, ...]:
+    from ctgdocs.wording import STAMP_WORDING
     from signers.stamp import stamp_lines
 
-    return stamp_lines(name, capacity, when, seal=seal)
+    return stamp_lines(name, capacity, when, seal=seal, wording=STAMP_WORDING)
 
 
 @pytest.fixture

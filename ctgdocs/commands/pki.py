@@ -8,6 +8,8 @@ from typing import Any
 
 from signers.model import DEFAULT_SERVICES_URL
 
+from ..exceptions import ExitCode, InputError
+
 
 def register(sub: Any) -> None:
     """Add the demonstration PKI subcommands to ``sub``."""
@@ -44,7 +46,7 @@ def run_demo_pki(args: argparse.Namespace) -> int:
                           services_url=args.services_url)
     print(f"{pki.directory}: {len(pki.subjects)} demonstration certificates "
           f"(PKCS#12 passphrase: {pki.passphrase}; see README.txt)")
-    return 0
+    return ExitCode.OK
 
 
 def run_demo_revoke(args: argparse.Namespace) -> int:
@@ -55,9 +57,9 @@ def run_demo_revoke(args: argparse.Namespace) -> int:
     except (KeyError, FileNotFoundError) as e:
         print(f"ctg: error: {args.subject}: no such certificate in {args.pki} ({e})",
               file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     print(f"{args.subject}: revoked (CRL rewritten, OCSP answers 'revoked')")
-    return 0
+    return ExitCode.OK
 
 
 def run_demo_services(args: argparse.Namespace) -> int:
@@ -68,17 +70,17 @@ def run_demo_services(args: argparse.Namespace) -> int:
     try:
         pki = load_demo_pki(args.pki)
     except FileNotFoundError as e:
-        print(f"ctg: error: {e}", file=sys.stderr)
-        return 2
+        raise InputError(f"{args.pki}: not a demonstration PKI folder ({e.strerror}: "
+                         f"{e.filename}); create one with ctg demo-pki") from e
     port = args.port or int(pki.services_url.rsplit(":", 1)[1])
     print(f"demonstration services on http://127.0.0.1:{port} (tsa, ocsp, crl); "
           "Ctrl-C to stop", file=sys.stderr)
     try:
         serve(pki.directory, port=port)
     except KeyboardInterrupt:
-        return 0
+        return ExitCode.OK
     except OSError as e:
         print(f"ctg: error: cannot listen on 127.0.0.1:{port} ({e.strerror}); "
               "choose another --port", file=sys.stderr)
-        return 2
-    return 0
+        return ExitCode.USAGE
+    return ExitCode.OK

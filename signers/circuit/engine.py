@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from asn1crypto import x509
 
+from .. import speedups
 from ..identity import identity_of, match_signer
 from .acceptance import CheckLimits, CheckRequest
 from .errors import (
@@ -271,7 +272,8 @@ class CircuitEngine(Lifecycle):
                                       if s.state == SlotState.SIGNED) | _other_signed(view),
             fields=frozenset(view.meta.get("signature_fields", ())),
             expected=slot.spec.expected(), seal=slot.spec.seal,
-            trust_roots=config.trust_roots, limits=config.limits, fetching=config.fetching)
+            trust_roots=config.trust_roots, limits=config.limits, fetching=config.fetching,
+            speedups=speedups.status().enabled)
 
     # -- commit ------------------------------------------------------------------------
 
