@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_archive import Signed
+from pyhanko.keys import load_cert_from_pemder
 from test_archive import BUNDLE_FILES
 
 from ctgdocs.archive import BundleCheck, BundleResult, verify_bundle
@@ -197,3 +198,32 @@ def test_zip_form_tampering_is_named(zip_bundle: Path, reference_signed: Signed,
             dst.writestr(info, data)
     result = check(tampered, reference_signed)
     assert "content/journal.jsonl" in where(result)
+
+
+def test_a_failing_speed_up_costs_time_not_a_verdict(reference_bundle: BundleResult,
+                                                     reference_signed: Signed,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Long-term validation runs on the speed-ups' path as ``ctg verify`` does: a speed-up
+    that raises sends the file to pyHanko's plain path, whose verdict is reported; both
+    paths agree on the intact file."""
+    import logging
+
+    from signers.ltv_validation import validate_long_term
+    from signers.speedups import fastread
+
+    pdf = reference_bundle.path / "convention-signee-lta.pdf"
+    roots = [load_cert_from_pemder(str(reference_signed.pki.root_cert))]
+    plain = validate_long_term(pdf, trust_roots=roots, speedups=False)
+    fast = validate_long_term(pdf, trust_roots=roots, speedups=True)
+    assert plain.valid and fast.valid
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(fastread, "_literal", broken)
+    with caplog.at_level(logging.INFO, logger="signers"):
+        judged = validate_long_term(pdf, trust_roots=roots, speedups=True)
+    assert judged.valid
+    assert [s.indication for s in judged.signatures] == [s.indication for s in plain.signatures]
+    assert any("a speed-up failed" in r.getMessage() for r in caplog.records)
