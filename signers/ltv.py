@@ -52,7 +52,7 @@ from .tokens import (
 )
 
 __all__ = ["ARCHIVE_TIMESTAMP_FIELD", "LtvResult", "add_long_term_validation",
-           "renew_long_term_validation", "timestamp_data"]
+           "document_certificates", "renew_long_term_validation", "timestamp_data"]
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ async def _lta(src: str | os.PathLike[str], dst: str | os.PathLike[str], tsa_url
     try:
         fetchers = backend.get_fetchers()
         evidence = _Evidence()
-        pool = _document_certs(reader)
+        pool = document_certificates(reader)
         for emb in targets:
             await _gather(emb, trust_roots, pool, fetchers, evidence, src)
         await _revocation_lists(evidence, fetchers, src)
@@ -176,7 +176,7 @@ def _archive_timestamps(reader: PdfFileReader) -> int:
     return n
 
 
-def _document_certs(reader: PdfFileReader) -> list[asn1_x509.Certificate]:
+def document_certificates(reader: PdfFileReader) -> list[asn1_x509.Certificate]:
     """Every certificate the document carries (in any signature or in its DSS): a
     signature made on a token may carry its signer's certificate alone, its issuer
     travelling in the other signatures. They only help build paths; trust still comes

@@ -286,8 +286,8 @@ def assess_document(pdf: str | os.PathLike[str], lists: TrustedLists, *,
                     trust_roots: Sequence[asn1_x509.Certificate],
                     seals: Iterable[str] = ()) -> dict[str, Qualification]:
     """Field name → qualification of every signature of ``pdf`` (what ``ctg verify
-    --trusted-list`` prints). Each signer's path is built offline from the signature's
-    certificates, those of the document security store and ``trust_roots``, and
+    --trusted-list`` prints). Each signer's path is built offline from the certificates
+    the document carries (in any signature or its DSS) and ``trust_roots``, and
     assessed as of the signature's timestamp (else its claimed time); ``seals`` names
     the fields signed for an organisation."""
     return asyncio.run(_assess_document(pdf, lists, trust_roots, frozenset(seals)))
@@ -299,22 +299,18 @@ async def _assess_document(pdf: str | os.PathLike[str], lists: TrustedLists,
     import io
 
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 
+    from .ltv import document_certificates
     from .tokens import signature_timestamp, timestamp_info
 
     reader = PdfFileReader(io.BytesIO(Path(pdf).read_bytes()), strict=False)
-    try:
-        extra = list(DocumentSecurityStore.read_dss(reader).load_certs())
-    except NoDSSFoundError:
-        extra = []
+    pool = document_certificates(reader)
     out: dict[str, Qualification] = {}
     for emb in reader.embedded_regular_signatures:
         token = signature_timestamp(emb)
         moment = timestamp_info(token).time if token is not None \
             else emb.self_reported_timestamp
-        path = await _path(emb.signer_cert, [*emb.other_embedded_certs, *extra],
-                           trust_roots, moment)
+        path = await _path(emb.signer_cert, pool, trust_roots, moment)
         out[str(emb.field_name)] = assess_path(path, lists, moment,
                                                seal=str(emb.field_name) in seals)
     return out

@@ -95,8 +95,19 @@ def test_a_signature_carrying_its_certificate_alone_is_archived(
     assert key is not None and cert is not None
     write_pkcs12(p12, key, cert, [], world.pki.passphrase, friendly_name=REVOKED)  # type: ignore[arg-type]
     signed = sign_all(world)
-    result = create_bundle(signed, world.options(tmp_path / "bundle"))
+    from signers.qualified import assess_document, load_trusted_lists
+
+    root = load_cert_from_pemder(str(world.pki.root_cert))
+    lists = load_trusted_lists([world.pki.trusted_list], trust_roots=[root])
+    holder = next(s for s in world.pki.subjects if s.id == REVOKED)
+    assert holder.qualification is not None
+    qualified = assess_document(signed, lists, trust_roots=[root])[REVOKED]
+    assert qualified.qualified_certificate  # its path found through the others' issuer
+    result = create_bundle(signed, world.options(tmp_path / "bundle",
+                                                 trusted_lists=(world.pki.trusted_list,)))
     assert all(s.indication == "PASSED" for s in result.signatures)
+    assert next(s for s in result.signatures if s.field == REVOKED).qualification \
+        == qualified.status.value
     with network_blocked() as attempts:
         assert verify_bundle(result.path, trust=(world.pki.root_cert,)).valid
     assert not attempts
