@@ -202,11 +202,17 @@ def test_the_whole_circuit_from_the_command_line(built: Built, tmp_path: Path) -
     assert report.valid and report.complete, [s.problems for s in report.signatures]
     deputy = next(s for s in report.signatures if s.field == "caf-directeur")
     assert deputy.expected_signer.endswith("par délégation") and deputy.signer_matches
-    # build.json still names the director: the plain verification flags the deputy
+    # ctg verify reads the circuit's signataires.json beside the PDF (before build.json,
+    # which still names the director): the deputy's signature completes the document
     shutil.copy(built.package.parent / "build.json", export / "build.json")
-    plain = ctg("verify", str(export / "convention-signee.pdf"), "--trust",
-                str(built.pki.root_cert), environ=env(store), check=False)
-    assert plain.returncode == 11
+    ok = ctg("verify", str(export / "convention-signee.pdf"), "--complete", "--trust",
+             str(built.pki.root_cert), environ=env(store), check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # the convention data names the director: against it, the deputy is flagged
+    plain = ctg("verify", str(export / "convention-signee.pdf"), "--data",
+                str(built.data), "--trust", str(built.pki.root_cert), environ=env(store),
+                check=False)
+    assert plain.returncode == 11 and "wrong signer" in plain.stdout, plain.stdout
 
 
 def test_kill_9_during_uploads_loses_nothing(built: Built, tmp_path: Path) -> None:
