@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,21 +54,19 @@ def main() -> int:
     conv = load_convention(EXAMPLE)
     mayors = [s.id for s in conv.signatories if s.role.value == "maire"]
     shutil.rmtree(WORK / "pki", ignore_errors=True)
-    port = _free_port()
+    from signers.services import listening_socket, running_services
+
+    sock = listening_socket()  # bound before the certificates name its port
+    port = sock.getsockname()[1]
     people, seal = demo_subjects(conv)
     pki = create_demo_pki(people, WORK / "pki", organisation_seal=seal,
                           services_url=f"http://127.0.0.1:{port}")
     env = {**os.environ, "PP": pki.passphrase, "CTGDOCS_STORE": str(WORK / "store")}
-    services = subprocess.Popen([*CTG, "demo-services", str(pki.directory), "--port",
-                                 str(port)], env=env, stderr=subprocess.DEVNULL)
-    try:
-        _wait_port(port)
-        tsa = f"http://127.0.0.1:{port}/tsa"
-        sequential = _sequential(build.package, mayors, pki, tsa, env)
-        rows = _circuit(build.package, mayors, pki, tsa, env, args.repeat)
-    finally:
-        services.send_signal(signal.SIGTERM)
-        services.wait(30)
+    # the services answer from this process's threads; everything timed runs in
+    # subprocesses, and this process only waits for them
+    with running_services(pki.directory, sock=sock) as services:
+        sequential = _sequential(build.package, mayors, pki, services.tsa_url, env)
+        rows = _circuit(build.package, mayors, pki, services.tsa_url, env, args.repeat)
     _table(rows, sequential)
     return 0
 
@@ -228,22 +225,6 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     if proc.returncode != 0:
         raise SystemExit(f"ctg {' '.join(args[:2])} failed: {proc.stderr[-800:]}")
     return proc
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int) -> None:
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit("the demonstration services did not start")
 
 
 def _table(rows: dict[str, Any], sequential: float) -> None:

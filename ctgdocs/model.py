@@ -554,7 +554,7 @@ def check_rules(conv: Convention) -> list[tuple[Location, str]]:
             for j, name in enumerate(action.communes):
                 if name not in names:
                     hint = _closest(name, names)
-                    problems.append(((*loc, "communes", j), f"unknown commune {name!r}"
+                    problems.append(((*loc, "communes", j), f"unknown commune {_clip(name)!r}"
                                      + (f"; did you mean {hint!r}?" if hint else
                                         "; use a name listed under communes")))
             problems += _check_years(action.years, period, (*loc, "years"))
@@ -598,7 +598,7 @@ def _check_circuit(conv: Convention) -> list[tuple[Location, str]]:
             loc: Location = ("signing", "circuit", "stages", i, j)
             if sid not in known and sid != SEAL_ID:
                 hint = _closest(sid, set(known))
-                problems.append((loc, f"unknown signatory {sid!r}" + (
+                problems.append((loc, f"unknown signatory {_clip(sid)!r}" + (
                     f"; did you mean {hint!r}?" if hint else
                     f"; the signatories are {', '.join(known)}")))
             elif sid in seen:
@@ -654,8 +654,17 @@ def _check_deliberations(conv: Convention) -> list[tuple[Location, str]]:
             for loc, d in delibs if d is not None and d.date >= signing]
 
 
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters for a message."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _closest(name: str, names: set[str]) -> str | None:
+    """The known name closest to ``name`` (a typo hint); none for a name over 100
+    characters (no typo, and difflib's cost grows with its square)."""
     import difflib
 
+    if len(name) > 100:
+        return None
     matches = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.75)
     return matches[0] if matches else None

@@ -10,22 +10,22 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
-from pyhanko.sign.signers.pdf_cms import Signer, SimpleSigner
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from .exceptions import CredentialsError
+
+if TYPE_CHECKING:  # pyHanko takes most of a second to import: only to build a Signer
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign.signers.pdf_cms import Signer
 
 
 def read_secret(*, prompt: str | None = None, env: str | None = None,
@@ -134,10 +134,8 @@ def open_signer(creds: Credentials) -> Iterator[Signer]:
     if isinstance(creds, Pkcs11Credentials):
         with _pkcs11_signer(creds) as signer:
             yield signer
-    elif isinstance(creds, Pkcs12Credentials):
-        yield _pkcs12_signer(creds)
     else:
-        yield _pem_signer(creds)
+        yield _simple_signer(load_key_material(creds))
 
 
 # --------------------------------------------------------------------------- files
@@ -151,7 +149,28 @@ def _read(path: Path, what: str) -> bytes:
                                "check the path") from e
 
 
-def _pkcs12_signer(creds: Pkcs12Credentials) -> Signer:
+@dataclass(frozen=True)
+class KeyMaterial:
+    """A private key read from a file, with its certificate and the CAs given with it."""
+
+    key: PrivateKeyTypes
+    """The private key."""
+    cert: x509.Certificate
+    """The signer's certificate."""
+    chain: tuple[x509.Certificate, ...]
+    """The other certificates of the file (CAs), in file order."""
+
+
+def load_key_material(creds: Pkcs12Credentials | PemCredentials) -> KeyMaterial:
+    """The key and certificates of a PKCS#12 or PEM source, read with ``cryptography``
+    only (no pyHanko: the signing agent starts fast); :class:`CredentialsError` naming
+    the file and the fix."""
+    if isinstance(creds, Pkcs12Credentials):
+        return _pkcs12_material(creds)
+    return _pem_material(creds)
+
+
+def _pkcs12_material(creds: Pkcs12Credentials) -> KeyMaterial:
     data = _read(creds.path, "PKCS#12 file")
     password = creds.passphrase.encode() if creds.passphrase is not None else None
     try:
@@ -164,10 +183,10 @@ def _pkcs12_signer(creds: Pkcs12Credentials) -> Signer:
         missing = "private key" if key is None else "certificate"
         raise CredentialsError(f"{creds.path}: the PKCS#12 file holds no {missing}; export "
                                "it again with the key and its certificate")
-    return _simple_signer(key, cert, list(extra))
+    return KeyMaterial(key, cert, tuple(extra))
 
 
-def _pem_signer(creds: PemCredentials) -> Signer:
+def _pem_material(creds: PemCredentials) -> KeyMaterial:
     key_data = _read(creds.key, "private key")
     certs = _load_certs(creds.chain, _read(creds.chain, "certificate file"))
     password = creds.passphrase.encode() if creds.passphrase is not None else None
@@ -178,7 +197,7 @@ def _pem_signer(creds: PemCredentials) -> Signer:
     except (ValueError, TypeError) as e:
         raise CredentialsError(f"{creds.key}: cannot load the private key (wrong or missing "
                                "passphrase, or not a key file)") from e
-    return _simple_signer(key, certs[0], certs[1:])
+    return KeyMaterial(key, certs[0], tuple(certs[1:]))
 
 
 def _load_certs(path: Path, data: bytes) -> list[x509.Certificate]:
@@ -191,18 +210,23 @@ def _load_certs(path: Path, data: bytes) -> list[x509.Certificate]:
     return certs
 
 
-def _simple_signer(key: PrivateKeyTypes, cert: x509.Certificate,
-                   chain: Sequence[x509.Certificate]) -> Signer:
-    key_der = key.private_bytes(
+def _simple_signer(material: KeyMaterial) -> Signer:
+    from asn1crypto import keys as asn1_keys
+    from pyhanko.sign.signers.pdf_cms import SimpleSigner
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    key_der = material.key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption())
-    a_cert = _asn1(cert)
-    store = SimpleCertificateStore.from_certs([a_cert, *(_asn1(c) for c in chain)])
+    a_cert = _asn1(material.cert)
+    store = SimpleCertificateStore.from_certs([a_cert, *(_asn1(c) for c in material.chain)])
     return SimpleSigner(signing_cert=a_cert, signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
                         cert_registry=store)
 
 
 def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
+    from asn1crypto import x509 as asn1_x509
+
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 

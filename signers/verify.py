@@ -115,8 +115,11 @@ async def async_verify_document(pdf: str | os.PathLike[str], *,
     fetching = _Fetching(offline, validation_context_kwargs)
     try:
         fast = await _fast(job, fetching) if _speedups.wanted(speedups) else None
-        if fast is not None and fast.valid:
+        if fast is not None and (fast.valid or _untrusted_only(job, fast)):
             return fast
+        if fast is not None:
+            log.info("%s: not valid with the speed-ups; confirming on pyHanko's plain "
+                     "path", job.pdf)
         with _speedups.plain():
             report = await _plain(job, fetching)
         _compare(job, fast, report)
@@ -150,10 +153,21 @@ async def _fast(job: _Job, fetching: _Fetching) -> DocumentReport | None:
         log.warning("%s: a speed-up failed (%s); verifying again on pyHanko's plain path",
                     job.pdf, attempt.failures[0])
         return None
-    if not report.valid:
-        log.info("%s: not valid with the speed-ups; confirming on pyHanko's plain path",
-                 job.pdf)
     return report
+
+
+def _untrusted_only(job: _Job, report: DocumentReport) -> bool:
+    """Whether ``report`` is invalid only because nothing can be trusted: no trust anchor
+    was given (so no path, plain or not, can find one), and every signature is intact,
+    valid, covers its revision, matches its signatory and allows what came after it.
+    pyHanko's plain path would then give the same verdict for the same reason: it need
+    not confirm it (a confirmation costs seconds for 16 signatures)."""
+    if job.roots or report.tampered or report.problems:
+        return False
+    return all(s.intact and s.signature_valid and s.tampered_revision is None
+               and s.coverage in ("entire file", "entire revision")
+               and s.signer_matches is not False and s.docmdp_ok is not False
+               for s in report.signatures)
 
 
 async def _plain(job: _Job, fetching: _Fetching) -> DocumentReport:

@@ -40,15 +40,6 @@ DEMO_SUBJECTS: tuple[DemoSubject, ...] = (
 SEAL = DemoSubject("cachet-caf", CAF, CAF)
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now — and perhaps taken by another process
-    before it is bound again: prefer :func:`services_socket` (kept for tests that still
-    pick a port this way)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def services_url(sock: socket.socket) -> str:
     """The base URL of services that will listen on ``sock``."""
     return f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -27,7 +27,7 @@ from ctgdocs.demo import demo_subjects
 from ctgdocs.load import load_convention
 from ctgdocs.signatories import expected_signers_from_build
 from signers.demo_pki import DemoPki, create_demo_pki
-from signers.services import RunningServices, running_services
+from signers.services import RunningServices, listening_socket, running_services
 from signers.verify import verify_document
 
 CTG = [sys.executable, "-m", "ctgdocs"]
@@ -58,12 +58,10 @@ def built(tmp_path_factory: pytest.TempPathFactory, resources: Path) -> Iterator
                     encoding="utf-8")
     build = build_package(data, BuildOptions(output_root=base / "out", seal_field=True))
     people, seal = demo_subjects(load_convention(data))
-    with running_services(create_demo_pki(people, base / "pki", organisation_seal=seal,
-                                          services_url="http://127.0.0.1:1").directory
-                          ) as services:
-        pki = create_demo_pki(people, base / "pki2", organisation_seal=seal,
-                              services_url=services.url)
-    with running_services(pki.directory, services.port) as live:
+    sock = listening_socket()  # bound before the certificates name its port
+    pki = create_demo_pki(people, base / "pki", organisation_seal=seal,
+                          services_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    with running_services(pki.directory, sock=sock) as live:
         yield Built(data, build.package, pki, live)
 
 
@@ -204,11 +202,17 @@ def test_the_whole_circuit_from_the_command_line(built: Built, tmp_path: Path) -
     assert report.valid and report.complete, [s.problems for s in report.signatures]
     deputy = next(s for s in report.signatures if s.field == "caf-directeur")
     assert deputy.expected_signer.endswith("par délégation") and deputy.signer_matches
-    # build.json still names the director: the plain verification flags the deputy
+    # ctg verify reads the circuit's signataires.json beside the PDF (before build.json,
+    # which still names the director): the deputy's signature completes the document
     shutil.copy(built.package.parent / "build.json", export / "build.json")
-    plain = ctg("verify", str(export / "convention-signee.pdf"), "--trust",
-                str(built.pki.root_cert), environ=env(store), check=False)
-    assert plain.returncode == 11
+    ok = ctg("verify", str(export / "convention-signee.pdf"), "--complete", "--trust",
+             str(built.pki.root_cert), environ=env(store), check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # the convention data names the director: against it, the deputy is flagged
+    plain = ctg("verify", str(export / "convention-signee.pdf"), "--data",
+                str(built.data), "--trust", str(built.pki.root_cert), environ=env(store),
+                check=False)
+    assert plain.returncode == 11 and "wrong signer" in plain.stdout, plain.stdout
 
 
 def test_kill_9_during_uploads_loses_nothing(built: Built, tmp_path: Path) -> None:

@@ -398,6 +398,22 @@ def test_both_paths_agree_on_an_untrusted_root(world: World) -> None:
     assert _verdicts(fast.report) == _verdicts(plain.report)
 
 
+def test_no_trust_anchor_needs_no_confirmation(world: World, variants: dict[str, Path],
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Without any trust anchor nothing can be trusted, on either path: an honest package
+    reported untrusted and nothing else by the speed-ups is not verified a second time;
+    a tampered one still is, and both verdicts are the plain path's."""
+    for name, confirmed in (("honest", False), ("text", True)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="signers"):
+            fast = world.verify(variants[name], trust_roots=[], speedups=True)
+        plain = world.verify(variants[name], trust_roots=[], speedups=False)
+        assert not fast.valid and _verdicts(fast) == _verdicts(plain)
+        assert all(not s.trusted for s in fast.signatures)
+        said = [r.getMessage() for r in caplog.records]
+        assert any("confirming on pyHanko's plain path" in m for m in said) == confirmed, said
+
+
 @pytest.mark.parametrize("name", ["honest", "all six", "text", "annotation", "page",
                                   "orphans", "rename", "label", "appended", "rewritten",
                                   "signature value"])

@@ -36,10 +36,9 @@ def sign_remote(link: str, credentials: Callable[[], Credentials], *, yes: bool 
                 ask: Callable[[str], str] | None = None) -> dict[str, Any]:
     """Sign the invitation of ``link`` with ``credentials()`` (read after confirmation);
     retries while other signatories hold the document, until ``wait`` seconds."""
+    from signers.circuit.agent_key import open_agent_key
     from signers.circuit.client import CircuitClient, until
     from signers.circuit.errors import Conflict, Gone
-    from signers.circuit.remote import certificate_chain, sign_attributes
-    from signers.credentials import open_signer
 
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     with CircuitClient.from_link(link, timeout=max(60.0, wait)) as client:
@@ -51,8 +50,8 @@ def sign_remote(link: str, credentials: Callable[[], Credentials], *, yes: bool 
         creds = credentials()
         deadline, wall = until(wait)
         say(f"signing; if others are signing, retrying until {wall:%H:%M:%S}")
-        with open_signer(creds) as signer:
-            chain = certificate_chain(signer)
+        with open_agent_key(creds) as key:
+            chain = key.chain()
             announced = [False]
 
             def waiting(seconds: int) -> None:
@@ -62,7 +61,7 @@ def sign_remote(link: str, credentials: Callable[[], Credentials], *, yes: bool 
 
             while True:
                 session = client.open_session(chain, deadline, waiting)
-                signature = sign_attributes(base64.b64decode(session["to_sign"]), signer)
+                signature = key.sign(base64.b64decode(session["to_sign"]))
                 try:
                     return client.finish(session["session"], signature)
                 except (Gone, Conflict) as exc:

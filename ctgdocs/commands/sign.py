@@ -38,7 +38,22 @@ def register(sub: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    c = p.add_argument_group("credentials (one of PKCS#12, PEM, PKCS#11)")
+    add_credential_arguments(p)
+    p.add_argument("--tsa", metavar="URL", help="RFC 3161 timestamp service (PAdES B-T); "
+                   "without it the signature is only B-B")
+    p.add_argument("--data", type=Path, help="convention YAML giving the expected signer "
+                   "(default: build.json next to the package)")
+    p.add_argument("--trust", type=Path, action="append", default=[],
+                   help="trust anchor (PEM) the earlier signatures must chain to")
+    p.add_argument("-o", "--output", type=Path,
+                   help="signed file (default: sign the package in place)")
+
+
+def add_credential_arguments(p: argparse.ArgumentParser, title: str = "") -> None:
+    """The credential options (PKCS#12, PEM, PKCS#11) that
+    :func:`credentials_from_args` reads; ``ctg sign``, ``ctg seal`` and ``ctg
+    sign-remote`` share them."""
+    c = p.add_argument_group(title or "credentials (one of PKCS#12, PEM, PKCS#11)")
     c.add_argument("--pkcs12", type=Path, help="PKCS#12 file (.p12/.pfx)")
     c.add_argument("--key", type=Path, help="PEM private key (with --chain)")
     c.add_argument("--chain", type=Path, help="PEM certificates, signer's first")
@@ -51,14 +66,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     c.add_argument("--cert-label", help="label of the certificate (default: the key's)")
     c.add_argument("--pin-env", metavar="VAR", help="token PIN from this variable")
     c.add_argument("--pin-file", type=Path, help="token PIN from this file")
-    p.add_argument("--tsa", metavar="URL", help="RFC 3161 timestamp service (PAdES B-T); "
-                   "without it the signature is only B-B")
-    p.add_argument("--data", type=Path, help="convention YAML giving the expected signer "
-                   "(default: build.json next to the package)")
-    p.add_argument("--trust", type=Path, action="append", default=[],
-                   help="trust anchor (PEM) the earlier signatures must chain to")
-    p.add_argument("-o", "--output", type=Path,
-                   help="signed file (default: sign the package in place)")
 
 
 def credentials_from_args(args: argparse.Namespace) -> Credentials:
