@@ -11,7 +11,7 @@ import pytest
 # (tests/test_server.py), the others must leave no process behind.
 os.environ["CTGDOCS_SERVER"] = "off"
 
-pytest_plugins: list[str] = ["fixtures_pki", "fixtures_circuit"]
+pytest_plugins: list[str] = ["fixtures_pki", "fixtures_circuit", "fixtures_portal"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
