@@ -22,7 +22,7 @@ from signers.journal import token_name
 from ..api import _call
 from ..messages import message_for
 from ..operations import end_of_day
-from .display import awaited, document, stages
+from .display import awaited, document, plural, stages
 from .forms import CSRF_FIELD, check_csrf, read_form
 from .portal import NO_STORE, page, portal
 from .remind import remind_now
@@ -35,7 +35,7 @@ router = APIRouter(include_in_schema=False)
 BY = "coordinator portal"
 """``by`` of the journal events of the dashboard's actions."""
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_NOTICES = {"relance": "Relance envoyée : {n} courriel(s) de rappel part(ent) maintenant.",
+_NOTICES = {"relance": "Relance envoyée : {n} de rappel {go} maintenant.",
             "rouvert": "Le circuit est rouvert ; les signataires attendus reçoivent leur "
                        "invitation.",
             "annule": "Le circuit est annulé. Plus aucune signature n'est acceptée."}
@@ -101,7 +101,9 @@ async def dashboard(token: str, request: Request) -> Response:
     count = request.query_params.get("n", "")
     notice = _NOTICES.get(done or "")
     if notice is not None:
-        notice = notice.format(n=int(count) if count.isdigit() else 0)
+        n = int(count) if count.isdigit() and len(count) < 6 else 0
+        notice = notice.format(n=plural(n, "courriel", "courriels"),
+                               go="part" if n < 2 else "partent")
     return _render(request, token, view, "coordinator/dashboard.html", notice=notice)
 
 

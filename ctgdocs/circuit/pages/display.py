@@ -3,6 +3,7 @@ of a circuit, from the engine's records."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from ..mails import french_datetime
 
 __all__ = ["CIRCUIT_STATES", "REFUSAL_TITLES", "SLOT_STATES", "Document", "Stage",
            "awaited", "common_name", "document", "of", "plural", "stages", "status_line",
-           "who_label"]
+           "when", "who_label"]
 
 SLOT_STATES = {SlotState.WAITING: "À venir", SlotState.INVITED: "Signature attendue",
                SlotState.SIGNED: "Signé", SlotState.DECLINED: "A refusé de signer"}
@@ -121,6 +122,14 @@ def _stage_title(members: tuple[SlotView, ...]) -> str:
     return "Signataires : " + ", ".join(s.spec.label for s in members)
 
 
+def when(moment: dt.datetime) -> str:
+    """« 6 février 2023 à 17 h 00 » (Paris time) with non-breaking spaces where a line
+    must not break: « 6 février », « 17 h 00 »."""
+    text = french_datetime(moment)
+    day, _, rest = text.partition(" ")
+    return f"{day}\u00a0{rest}".replace(" h ", "\u00a0h\u00a0")
+
+
 def who_label(slot: SlotView) -> str:
     """« Olivier Garcia (Le Maire de Gignac) »."""
     spec = slot.spec
@@ -130,9 +139,9 @@ def who_label(slot: SlotView) -> str:
 def status_line(slot: SlotView) -> str:
     """The state of ``slot`` with its date, e.g. « Signé le 6 février 2023 à 17 h 00 »."""
     if slot.state == SlotState.SIGNED and slot.signed_at is not None:
-        return f"Signé le {french_datetime(slot.signed_at)}"
+        return f"Signé le {when(slot.signed_at)}"
     if slot.state == SlotState.DECLINED and slot.declined_at is not None:
-        return f"A refusé de signer le {french_datetime(slot.declined_at)}"
+        return f"A refusé de signer le {when(slot.declined_at)}"
     return SLOT_STATES.get(slot.state, str(slot.state))
 
 

@@ -3,6 +3,7 @@ verifier, and the one place where failures become French pages."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import logging
@@ -15,11 +16,22 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from signers.circuit.errors import NotFound, StoreError
+from signers.circuit.records import CircuitView, SlotView
 
 from ... import __version__
 from ...exceptions import CtgError
 from ..messages import message_for
-from .display import CIRCUIT_STATES, SLOT_STATES, common_name, of, plural, status_line, who_label
+from .display import (
+    CIRCUIT_STATES,
+    SLOT_STATES,
+    Stage,
+    common_name,
+    of,
+    plural,
+    status_line,
+    when,
+    who_label,
+)
 from .forms import Forbidden, FormRefused, csrf_for
 from .previews import PreviewCache
 from .timeline import JournalVerifier
@@ -37,6 +49,8 @@ STATIC = HERE / "static"
 _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".woff": "font/woff", ".svg": "image/svg+xml", ".txt": "text/plain; charset=utf-8"}
 NO_STORE = {"Cache-Control": "no-store"}
+PAGE_CACHE = 512
+"""Rendered pages kept in memory (each some 10 to 30 kB)."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +84,36 @@ class Portal:
         self.env = _environment(self.assets)
         self.previews = PreviewCache(settings.data_dir() / "previews")
         self.verifier = JournalVerifier(settings.trust)
+        self._pages: collections.OrderedDict[tuple[Any, ...], str] = \
+            collections.OrderedDict()
 
     def render(self, request: Request, template: str, *, status: int = 200,
-               token: str | None = None, **context: Any) -> HTMLResponse:
-        """The page ``template`` (never cached: links carry tokens)."""
+               token: str | None = None, view: CircuitView | None = None,
+               **context: Any) -> HTMLResponse:
+        """The page ``template`` (never cached by the browser: links carry tokens).
+
+        With ``view``, the page shows that circuit and nothing that changes without it:
+        the HTML is kept (in memory, a bounded number of pages) under the template, the
+        link, the address it was asked at and everything of ``view`` a page can show,
+        and served again while they are equal."""
+        key: tuple[Any, ...] | None = None
+        if view is not None:
+            key = (template, status, token, str(request.base_url), fingerprint(view),
+                   _frozen(context))
+            try:
+                html = self._pages.get(key)
+            except TypeError:  # a value that cannot be a key: render every time
+                key, html = None, None
+            if key is not None and html is not None:
+                self._pages.move_to_end(key)
+                return HTMLResponse(html, status_code=status, headers=NO_STORE)
         csrf = csrf_for(request, token) if token else ""
-        html = self.env.get_template(template).render(token=token, csrf=csrf, **context)
+        html = self.env.get_template(template).render(token=token, csrf=csrf, view=view,
+                                                      **context)
+        if key is not None:
+            self._pages[key] = html
+            while len(self._pages) > PAGE_CACHE:
+                self._pages.popitem(last=False)
         return HTMLResponse(html, status_code=status, headers=NO_STORE)
 
     def unknown(self, request: Request) -> HTMLResponse:
@@ -90,6 +128,34 @@ class Portal:
                            message=message, back=back)
 
 
+def fingerprint(view: CircuitView) -> tuple[Any, ...]:
+    """Everything of ``view`` a page can show, hashable. A slot's person (its spec)
+    changes only with its generation; the document's facts (``meta``) never do."""
+    return (view.id, view.title, view.state, view.created_at, view.deadline, view.head,
+            view.coordinator_name, view.coordinator_email,
+            tuple((s.id, s.generation, s.state, s.invited_at, s.opened_at, s.signed_at,
+                   s.declined_at, s.decline_reason, s.reminders_sent, s.last_reminded_at,
+                   s.signer, s.fingerprint, s.level, s.via) for s in view.slots))
+
+
+def _frozen(context: dict[str, Any]) -> tuple[Any, ...]:
+    """The hashable form of a page's other values (the records taken from the view are
+    named by their id: the view's fingerprint covers their content)."""
+    return tuple(sorted((k, _hashable(v)) for k, v in context.items()))
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, SlotView):
+        return ("slot", value.id)
+    if isinstance(value, Stage):
+        return ("stage", value.number)
+    return value
+
+
 def _environment(assets: dict[str, Asset]) -> Any:
     import jinja2
 
@@ -99,6 +165,7 @@ def _environment(assets: dict[str, Asset]) -> Any:
     env.loader = jinja2.FileSystemLoader(TEMPLATES)
     env.auto_reload = False
     env.filters["fr"] = typography
+    env.filters["datetime_fr"] = when
     env.globals.update(asset=lambda name: f"/static/{name}?v={assets[name].version}",
                        version=__version__,
                        who=who_label, status_line=status_line, slot_states=SLOT_STATES,
@@ -108,7 +175,7 @@ def _environment(assets: dict[str, Asset]) -> Any:
 
 
 _NBSP = (("« ", "«\u00a0"), (" »", "\u00a0»"), (" :", "\u00a0:"), (" ;", "\u00a0;"),
-         (" ?", "\u00a0?"), (" !", "\u00a0!"))
+         (" ?", "\u00a0?"), (" !", "\u00a0!"), ("n° ", "n°\u00a0"))
 
 
 def typography(text: Any) -> Any:

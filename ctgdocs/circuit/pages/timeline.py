@@ -13,9 +13,8 @@ from typing import Any
 from signers.circuit.records import CircuitView
 from signers.journal import JournalEvent, TokenCheck, verify_journal
 
-from ..mails import french_datetime
 from ..messages import message_for
-from .display import REFUSAL_TITLES, common_name, of, plural, who_label
+from .display import REFUSAL_TITLES, common_name, of, plural, when, who_label
 
 __all__ = ["Entry", "JournalStatus", "JournalVerifier", "timeline"]
 
@@ -88,7 +87,7 @@ class JournalVerifier:
             valid=not problems, events=len(events), first_broken=chain.first_broken,
             tokens=len(checks), valid_tokens=len(good), tail=max(0, len(events) - last),
             problems=tuple(problems),
-            last_stamp=french_datetime(_parse(last_time)) if last_time else None), checks
+            last_stamp=when(_parse(last_time)) if last_time else None), checks
 
     def _token(self, journal: str, events: Sequence[JournalEvent], seq: int,
                der: bytes) -> TokenCheck:
@@ -116,7 +115,7 @@ def _parse(iso: str) -> Any:
 def timeline(view: CircuitView, events: Sequence[JournalEvent],
              checks: Mapping[int, TokenCheck]) -> list[Entry]:
     """The events of ``view``'s journal, each told in French."""
-    return [Entry(e.seq, french_datetime(e.time), e.at, e.kind, describe(view, e),
+    return [Entry(e.seq, when(e.time), e.at, e.kind, describe(view, e),
                   checks.get(e.seq)) for e in events]
 
 
@@ -145,7 +144,7 @@ def _started(view: CircuitView, d: dict[str, Any]) -> str:
     text = (f"Circuit ouvert{' par ' + d['coordinator'] if d.get('coordinator') else ''} : "
             f"{plural(len(slots), 'signataire', 'signataires')} en "
             f"{plural(stages, 'étape', 'étapes')}")
-    return text + (f", date limite le {french_datetime(_parse(deadline))}." if deadline
+    return text + (f", date limite le {when(_parse(deadline))}." if deadline
                    else ".")
 
 
@@ -198,7 +197,7 @@ def _cancelled(view: CircuitView, d: dict[str, Any]) -> str:
 def _reopened(view: CircuitView, d: dict[str, Any]) -> str:
     deadline = d.get("deadline")
     return ("Circuit rouvert par le coordinateur"
-            + (f", date limite le {french_datetime(_parse(deadline))}." if deadline else "."))
+            + (f", date limite le {when(_parse(deadline))}." if deadline else "."))
 
 
 def _completed(view: CircuitView, d: dict[str, Any]) -> str:
