@@ -211,15 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     from ctgdocs.demo import demo_subjects
     from ctgdocs.load import load_convention
     from signers.demo_pki import create_demo_pki
-    from signers.services import running_services
+    from signers.services import listening_socket, running_services
 
     with tempfile.TemporaryDirectory(prefix="ctg-bench-portal-") as tmp:
         folder = Path(tmp)
         people, seal = demo_subjects(load_convention(data))
-        port = _free_port()
+        sock = listening_socket()  # bound before the certificates name its port
         pki = create_demo_pki(people, folder / "pki", organisation_seal=seal,
-                              services_url=f"http://127.0.0.1:{port}")
-        with running_services(pki.directory, port) as services:
+                              services_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+        with running_services(pki.directory, sock=sock) as services:
             say("starting the circuit and accepting 3 signatures…")
             world = World(folder, package, data, services.tsa_url, pki)
             for who in SIGNERS:
@@ -231,16 +231,6 @@ def main(argv: list[str] | None = None) -> int:
             world.engine.store.dispose()
     _report(results, first, cached, renders, args)
     return 0
-
-
-def _free_port() -> int:
-    """A port free now for the demonstration services (their URL goes into the
-    certificates before they start)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _report(results: list[tuple[str, float, float]], first: float, cached: float,

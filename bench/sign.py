@@ -13,7 +13,9 @@
 (h) ``ctg verify`` on the 53-signature package as it stood after its 16th, 32nd and last
     signature (the file cut at the end of that signature's revision), over 5 rounds: the
     time each added signature costs in one document (for information: the growth (d)/(b)
-    also compares two documents of different sizes).
+    also compares two documents of different sizes);
+(i) the speed-ups' effect: (a), (b) and (d) again on pyHanko's plain path
+    (``SIGNERS_SPEEDUPS=off``; each verification once), for information.
 Targets: (b) ≤ 0.6 × (c); (d) ≤ 3.5 × (b); (f) no mismatch. (b) and (d) alternate over
 ``--repeat`` rounds (15), (c) joins every third round; (b), (d) and (c) are the best of
 their runs; (d)/(b) is the
@@ -160,16 +162,11 @@ def synthetic_yaml(communes: int, path: Path) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 SERVICES = (  # the demonstration services, each POST answer (OCSP, TSA) DELAY s late
-    "import sys, time\n"
+    "import socket, sys, time\n"
     "from signers.services import make_server\n"
-    "server = make_server(sys.argv[1], int(sys.argv[2]))\n"
+    "sock = socket.socket(fileno=int(sys.argv[2]))\n"
+    "server = make_server(sys.argv[1], sock=sock)\n"
     "delay = float(sys.argv[3])\n"
     "class Late(server.RequestHandlerClass):\n"
     "    def do_POST(self):\n"
@@ -183,12 +180,14 @@ SERVICES = (  # the demonstration services, each POST answer (OCSP, TSA) DELAY s
 
 
 @contextlib.contextmanager
-def services(pki_dir: Path, port: int, delay: float = 0.0) -> Iterator[None]:
-    """The demonstration services (TSA, OCSP, CRL) on ``port`` in a process of their own,
-    as remote services are: in the benchmark's process, their threads would compete with
-    the verification for Python's global lock."""
-    proc = subprocess.Popen([sys.executable, "-c", SERVICES, str(pki_dir), str(port),
-                             str(delay)], stdout=subprocess.PIPE, text=True,
+def services(pki_dir: Path, sock: socket.socket, delay: float = 0.0) -> Iterator[None]:
+    """The demonstration services (TSA, OCSP, CRL) on the listening socket ``sock`` (bound
+    before the PKI named its port) in a process of their own, as remote services are: in
+    the benchmark's process, their threads would compete with the verification for
+    Python's global lock."""
+    proc = subprocess.Popen([sys.executable, "-c", SERVICES, str(pki_dir),
+                             str(sock.fileno()), str(delay)], stdout=subprocess.PIPE,
+                            text=True, pass_fds=(sock.fileno(),),
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert proc.stdout is not None
@@ -201,9 +200,10 @@ def services(pki_dir: Path, port: int, delay: float = 0.0) -> Iterator[None]:
 
 
 def sign_all(package: Path, out: Path, people: list[Signatory], pki: Any, tsa: str,
-             prefix: str) -> list[float]:
+             prefix: str, speedups: bool = True) -> list[float]:
     """Sign every field in turn into ``out`` (each person's key is the PKI subject
-    ``<prefix>-<field>``); the seconds each signature took."""
+    ``<prefix>-<field>``), with the French stamp; the seconds each signature took."""
+    from ctgdocs.wording import STAMP_WORDING
     from signers.credentials import Pkcs12Credentials
     from signers.model import ExpectedSigner
     from signers.sign import sign_field
@@ -214,7 +214,8 @@ def sign_all(package: Path, out: Path, people: list[Signatory], pki: Any, tsa: s
         expected = ExpectedSigner(p.field, p.capacity, (p.name,), (p.email,))
         credentials = Pkcs12Credentials(pki.pkcs12(f"{prefix}-{p.field}"), pki.passphrase)
         started = time.perf_counter()
-        sign_field(out, out, p.field, credentials, expected=expected, tsa_url=tsa)
+        sign_field(out, out, p.field, credentials, expected=expected, tsa_url=tsa,
+                   wording=STAMP_WORDING, speedups=speedups)
         times.append(time.perf_counter() - started)
     return times
 
@@ -222,13 +223,22 @@ def sign_all(package: Path, out: Path, people: list[Signatory], pki: Any, tsa: s
 # --------------------------------------------------------------------------- verifying
 
 
-def ctg_verify(pdf: Path, root: Path) -> dict[str, Any]:
-    """``ctg verify PDF --trust ROOT --json`` in-process; the parsed report."""
+def ctg_verify(pdf: Path, root: Path, speedups: bool = True) -> dict[str, Any]:
+    """``ctg verify PDF --trust ROOT --json`` in-process (with ``SIGNERS_SPEEDUPS=off``
+    unless ``speedups``); the parsed report."""
     from ctgdocs.cli import main
 
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        main(["verify", str(pdf), "--trust", str(root), "--json"])
+    saved = os.environ.pop("SIGNERS_SPEEDUPS", None)
+    if not speedups:
+        os.environ["SIGNERS_SPEEDUPS"] = "off"
+    try:
+        with contextlib.redirect_stdout(buf):
+            main(["verify", str(pdf), "--trust", str(root), "--json"])
+    finally:
+        os.environ.pop("SIGNERS_SPEEDUPS", None)
+        if saved is not None:
+            os.environ["SIGNERS_SPEEDUPS"] = saved
     return dict(json.loads(buf.getvalue()))
 
 
@@ -304,8 +314,13 @@ def main() -> int:
 
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    from signers import speedups
     from signers.demo_pki import DemoSubject, create_demo_pki
+    from signers.services import listening_socket
 
+    on = speedups.enable()
+    if not on.enabled:
+        raise SystemExit(f"the speed-ups are off ({on.reason}): nothing to compare")
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     pkg16, people16, origin16 = _package16(args)
@@ -315,11 +330,12 @@ def main() -> int:
     subjects = [DemoSubject(f"{prefix}-{p.field}", p.name, p.organisation or "Commune",
                             p.capacity, p.email)
                 for prefix, people in (("p16", people16), ("p53", people53)) for p in people]
-    port = free_port()
-    pki = create_demo_pki(subjects, WORK / "pki", services_url=f"http://127.0.0.1:{port}")
+    sock = listening_socket()  # bound before the certificates name its port
+    pki = create_demo_pki(subjects, WORK / "pki",
+                          services_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
     root = pki.root_cert
     tsa_url = pki.tsa_url
-    with services(pki.directory, port):
+    with services(pki.directory, sock):
         say("signing the 16-signature package (B-T, visible stamps)…")
         signed16 = WORK / "p16" / "convention-package.pdf"
         signed16.parent.mkdir(exist_ok=True)
@@ -333,8 +349,10 @@ def main() -> int:
         tampered = tamper(signed16, signed16.parent / "tampered.pdf")
         rows = _measure(signed16, signed53, tampered, root, args.repeat)
         rows["prefixes"] = _prefix_times(signed53, root, (16, 32), rounds=5)
+        rows.update(_without_speedups(pkg16, signed16, signed53, people16, pki, root,
+                                      tsa_url))
     say("timing with an OCSP responder answering in 0.1 s…")
-    with services(pki.directory, port, delay=0.1):
+    with services(pki.directory, sock, delay=0.1):
         rows["slow_v16"] = best_of(lambda: ctg_verify(signed16, root), 3)[0]
         rows["slow_b16"] = best_of(lambda: baseline(signed16, root), 1)[0]
     _print_table(origin16, origin53, times16, times53, rows)
@@ -400,6 +418,20 @@ def _measure(signed16: Path, signed53: Path, tampered: Path, root: Path,
             "parity": [parity(r16, base16), parity(r53, base53), parity(rt, bt)]}
 
 
+def _without_speedups(pkg16: Path, signed16: Path, signed53: Path, people16: list[Signatory],
+                      pki: Any, root: Path, tsa_url: str) -> dict[str, Any]:
+    """(i) signing and verifying on pyHanko's plain path (``SIGNERS_SPEEDUPS=off``), for
+    the effect of the speed-ups: the 16 signatures again, each verification once."""
+    say("signing the 16-signature package again without the speed-ups…")
+    plain16 = signed16.parent / "plain.pdf"
+    times = sign_all(pkg16, plain16, people16, pki, tsa_url, "p16", speedups=False)
+    say("timing ctg verify without the speed-ups…")
+    v16, r16 = best_of(lambda: ctg_verify(signed16, root, speedups=False), 1)
+    v53, r53 = best_of(lambda: ctg_verify(signed53, root, speedups=False), 1)
+    return {"plain_sign": times, "plain_v16": v16, "plain_v53": v53,
+            "plain_valid": (r16["valid"], r53["valid"])}
+
+
 def _prefix_times(pdf: Path, root: Path, counts: tuple[int, ...], rounds: int
                   ) -> dict[int, float]:
     """Median ``ctg verify`` time of ``pdf`` cut after each of its first ``counts``
@@ -458,6 +490,13 @@ def _print_table(origin16: str, origin53: str, times16: list[float], times53: li
         ("(g) OCSP answers in 0.1 s: (b)", f"{m['slow_v16']:.3f} s", ""),
         ("                           (c)", f"{m['slow_b16']:.3f} s", ""),
         ("    (b)/(c)", f"{m['slow_v16'] / m['slow_b16']:.2f}", "(for information)"),
+        ("(i) speed-ups off: sign (16)", f"mean {statistics.mean(m['plain_sign']):.3f} s "
+         f"per signature (on: {statistics.mean(times16):.3f} s)", "(for information)"),
+        ("    speed-ups off: ctg verify 16", f"{m['plain_v16']:.3f} s (on: {m['v16']:.3f} s, "
+         f"× {m['plain_v16'] / m['v16']:.1f})", "(for information)"),
+        ("    speed-ups off: ctg verify 53", f"{m['plain_v53']:.3f} s (on: {m['v53']:.3f} s, "
+         f"× {m['plain_v53'] / m['v53']:.1f}; valid={m['plain_valid']})",
+         "(for information)"),
         ("(h) 53-signature package after", ", ".join(
             f"{n}: {t:.3f} s" for n, t in sorted(m["prefixes"].items())), ""),
         ("    each added signature", ", ".join(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,13 +11,8 @@ from pathlib import Path
 from pypdf import PdfReader, PdfWriter
 from pypdf.constants import PageLabelStyle
 from pypdf.errors import PdfReadError
-from pypdf.generic import (
-    ArrayObject,
-    DictionaryObject,
-    NameObject,
-    StreamObject,
-    TextStringObject,
-)
+from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+from pypdf.xmp import XmpInformation
 
 from .exceptions import BuildError
 
@@ -138,7 +132,6 @@ class Assembly:
                     del page[NameObject(key)]
         _outline_and_labels(writer, self.parts, self.starts)
         _metadata(writer, meta, now or dt.datetime.now(dt.UTC), self.pdfa_part)
-        _keep_id(writer, self.main)
         buffer = io.BytesIO()
         writer.write(buffer)
         out.write_bytes(buffer.getvalue())
@@ -167,7 +160,7 @@ def _drop_outline(writer: PdfWriter) -> None:
     root = writer.root_object
     if "/Outlines" in root:
         del root[NameObject("/Outlines")]
-    writer._root_object[NameObject("/PageMode")] = NameObject("/UseOutlines")
+    writer.page_mode = "/UseOutlines"
 
 
 def _outline_and_labels(writer: PdfWriter, parts: Sequence[PartPdf], starts: list[int]) -> None:
@@ -178,10 +171,16 @@ def _outline_and_labels(writer: PdfWriter, parts: Sequence[PartPdf], starts: lis
                               prefix=part.label_prefix or None, start=1)
     # pypdf writes the page labels inside the catalog, which every signature rewrites
     # (and every verification step reads): as an object of their own, they are written
-    # once, and the catalog stays the same size whatever the number of communes
+    # once, and the catalog stays the same size whatever the number of communes. pypdf
+    # has no public call for "make this an object of its own" (its private
+    # PdfWriter._add_object is the one private name left here)
     labels = writer.root_object.get("/PageLabels")
     if isinstance(labels, DictionaryObject):
         writer.root_object[NameObject("/PageLabels")] = writer._add_object(labels)
+
+
+PRODUCER = "ctgdocs (LibreOffice, pypdf)"
+"""/Producer and pdf:Producer of the package."""
 
 
 def _pdf_date(moment: dt.datetime) -> str:
@@ -190,65 +189,41 @@ def _pdf_date(moment: dt.datetime) -> str:
 
 def _metadata(writer: PdfWriter, meta: PackageMetadata, now: dt.datetime,
               pdfa_part: str | None) -> None:
+    """The same metadata in the info dictionary and in XMP (PDF/A requires them to
+    agree), the catalog's /Lang; the file keeps the first part's /ID (cloned)."""
+    now = now.astimezone(dt.UTC).replace(microsecond=0)
     writer.add_metadata({
         "/Title": meta.title, "/Subject": meta.subject, "/Author": meta.author,
-        "/Keywords": meta.keywords, "/Creator": meta.creator_tool,
-        "/Producer": "ctgdocs (LibreOffice, pypdf)",
+        "/Keywords": meta.keywords, "/Creator": meta.creator_tool, "/Producer": PRODUCER,
         "/CreationDate": _pdf_date(now), "/ModDate": _pdf_date(now),
     })
     root = writer.root_object
     root[NameObject("/Lang")] = TextStringObject(meta.language)
-    stream = StreamObject()
-    stream.set_data(_xmp(meta, now, pdfa_part).encode("utf-8"))
+    old = root.get("/Metadata")
+    if old is not None and {"/Filter", "/DecodeParms"} & set(old.get_object()):
+        del root[NameObject("/Metadata")]  # PDF/A: an unfiltered metadata stream
+    writer.xmp_metadata = _xmp(meta, now, pdfa_part)
+    stream = root["/Metadata"]
+    assert isinstance(stream, DictionaryObject)
     stream[NameObject("/Type")] = NameObject("/Metadata")
     stream[NameObject("/Subtype")] = NameObject("/XML")
-    root[NameObject("/Metadata")] = writer._add_object(stream)
 
 
-def _keep_id(writer: PdfWriter, main: PdfReader) -> None:
-    original = main.trailer.get("/ID")
-    if original is not None:
-        writer._ID = ArrayObject([original[0], original[1]])
-
-
-def _xmp(meta: PackageMetadata, now: dt.datetime, pdfa_part: str | None) -> str:
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def e(text: str) -> str:  # as xml.sax.saxutils.escape, which imports urllib and ssl
-        return html.escape(text, quote=False)
-
-    pdfa = ""
+def _xmp(meta: PackageMetadata, now: dt.datetime, pdfa_part: str | None) -> XmpInformation:
+    """The XMP packet of the package (pypdf's XMP API)."""
+    xmp = XmpInformation.create()
     if pdfa_part:
-        pdfa = (
-            '  <rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">\n'
-            f"   <pdfaid:part>{e(pdfa_part)}</pdfaid:part>\n"
-            "   <pdfaid:conformance>B</pdfaid:conformance>\n  </rdf:Description>\n"
-        )
-    return (
-        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
-        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
-        f"{pdfa}"
-        '  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">\n'
-        "   <dc:format>application/pdf</dc:format>\n"
-        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(meta.title)}</rdf:li>'
-        "</rdf:Alt></dc:title>\n"
-        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{e(meta.subject)}'
-        "</rdf:li></rdf:Alt></dc:description>\n"
-        f"   <dc:creator><rdf:Seq><rdf:li>{e(meta.author)}</rdf:li></rdf:Seq></dc:creator>\n"
-        f"   <dc:language><rdf:Bag><rdf:li>{e(meta.language)}</rdf:li></rdf:Bag></dc:language>\n"
-        "  </rdf:Description>\n"
-        '  <rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">\n'
-        "   <pdf:Producer>ctgdocs (LibreOffice, pypdf)</pdf:Producer>\n"
-        f"   <pdf:Keywords>{e(meta.keywords)}</pdf:Keywords>\n"
-        "  </rdf:Description>\n"
-        '  <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">\n'
-        f"   <xmp:CreatorTool>{e(meta.creator_tool)}</xmp:CreatorTool>\n"
-        f"   <xmp:CreateDate>{stamp}</xmp:CreateDate>\n"
-        f"   <xmp:ModifyDate>{stamp}</xmp:ModifyDate>\n"
-        f"   <xmp:MetadataDate>{stamp}</xmp:MetadataDate>\n"
-        "  </rdf:Description>\n"
-        " </rdf:RDF>\n</x:xmpmeta>\n"
-        + (" " * 100 + "\n") * 20
-        + '<?xpacket end="w"?>'
-    )
+        xmp.pdfaid_part = pdfa_part
+        xmp.pdfaid_conformance = "B"
+    xmp.dc_format = "application/pdf"
+    xmp.dc_title = {"x-default": meta.title}
+    xmp.dc_description = {"x-default": meta.subject}
+    xmp.dc_creator = [meta.author]
+    xmp.dc_language = [meta.language]
+    xmp.pdf_producer = PRODUCER
+    xmp.pdf_keywords = meta.keywords
+    xmp.xmp_creator_tool = meta.creator_tool
+    xmp.xmp_create_date = now
+    xmp.xmp_modify_date = now
+    xmp.xmp_metadata_date = now
+    return xmp

@@ -21,24 +21,35 @@ with one section each ending on a paragraph, and without what would not restart 
 each annex (numbered lists, footnotes, comments, bookmarks, drawings, page-count fields
 in the text, fields such as tables of contents or cross-references). Anything else
 raises :class:`NotCombinable` and the annexes are converted one by one, as before.
+
+:class:`Combining` is the strategy of a build: which annexes go together, in what order
+they are rendered and handed to LibreOffice, and splitting each combined PDF as soon as
+it is converted; :class:`CombinedFailed` sends the build back to converting the annexes
+one by one.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from lxml import etree
+
+from .convert.base import ConversionJob
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
 
-__all__ = ["END_BOOKMARK", "NotCombinable", "combine_annexes", "split_combined"]
+__all__ = ["END_BOOKMARK", "RUN", "STARTER", "CombinedFailed", "Combining", "NotCombinable",
+           "combine_annexes", "split_combined"]
+
+log = logging.getLogger(__name__)
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -381,3 +392,102 @@ def _annex_ends(reader: PdfReader, count: int) -> list[int]:
         raise NotCombinable(f"the annexes' last pages are not in order: {ends} of "
                             f"{len(reader.pages)} pages")
     return ends
+
+
+# --- the strategy of a build ------------------------------------------------------------------
+
+STARTER = 3
+"""Annexes combined first, for the worker that does not convert the convention, so that
+it starts while the other annexes are rendered."""
+RUN = 8
+"""Most annexes in one combined document after the first: the workers take the next
+document as soon as they are free, so shorter runs keep them evenly busy, and each
+document costs LibreOffice about 25 ms of its own."""
+
+T = TypeVar("T")
+
+
+class CombinedFailed(Exception):
+    """Annexes converted as one document could not be split again, or that conversion
+    failed: the build starts again, converting them one by one."""
+
+
+@dataclass(frozen=True)
+class CombinedJob:
+    """Annexes converted as one document."""
+
+    job: ConversionJob
+    """The conversion of the combined document."""
+    annexes: list[ConversionJob]
+    """The annexes it holds, in order (their PDFs are split out of the job's)."""
+
+
+class Combining:
+    """Which annexes a build converts together, and their PDFs split out again.
+
+    ``workers`` is the number of documents LibreOffice converts at once; combined
+    documents are written in ``folder``."""
+
+    def __init__(self, folder: Path, workers: int) -> None:
+        self.folder = folder
+        self.workers = workers
+        self.groups: dict[str, CombinedJob] = {}
+        """The combined jobs handed out so far, by name."""
+
+    def jobs(self, main: Sequence[T], annexes: Sequence[T],
+             render: Callable[[T], ConversionJob]) -> Iterator[ConversionJob]:
+        """Render (with ``render``) and yield what to convert: ``main`` first (the
+        longest conversion), then a few annexes as one document for the next worker,
+        then the other annexes in runs of at most :data:`RUN`, each as one document, at
+        least one run per worker. Each run is yielded as soon as it is rendered; a run
+        that cannot be combined is yielded annex by annex, and so are the next ones (the
+        reason is the template's: it is logged once)."""
+        yield from (render(m) for m in main)
+        starter = annexes[:STARTER] if self.workers > 1 and len(annexes) > STARTER + 1 else []
+        rest = annexes[len(starter):]
+        count = min(len(rest), max(self.workers, -(-len(rest) // RUN)))
+        runs = [starter] + [rest[len(rest) * i // count:len(rest) * (i + 1) // count]
+                            for i in range(count)]
+        combining = True
+        for run in runs:
+            if not run:
+                continue
+            jobs = [render(annex) for annex in run]
+            queued = self._queue(jobs) if combining else jobs
+            combining = combining and (len(queued) == 1 or len(jobs) == 1)
+            yield from queued
+
+    def _queue(self, members: list[ConversionJob]) -> list[ConversionJob]:
+        """``members`` (rendered annexes) as one combined job; one by one if they are
+        fewer than two or cannot be combined."""
+        if len(members) < 2:
+            return members
+        docx = self.folder / f"annexes-{len(self.groups) + 1}.docx"
+        try:
+            combine_annexes([m.docx for m in members], docx)
+        except NotCombinable as exc:
+            log.info("annexes converted one by one: %s", exc)
+            return members
+        name = f"{members[0].name} to {members[-1].name} (as one document)"
+        group = CombinedJob(ConversionJob(name, docx, docx.with_suffix(".pdf"),
+                                          destinations=True), members)
+        self.groups[name] = group
+        return [group.job]
+
+    def finished(self, job: ConversionJob) -> list[ConversionJob]:
+        """The jobs whose PDF is in place now that ``job`` is converted: ``job``, or the
+        annexes of a combined job, split out of its PDF. Whatever keeps it from being
+        split (no closing bookmarks, a PDF pypdf cannot read) raises
+        :class:`CombinedFailed`."""
+        group = self.groups.get(job.name)
+        if group is None:
+            return [job]
+        try:
+            split_combined(group.job.pdf, [a.pdf for a in group.annexes])
+        except Exception as exc:  # noqa: BLE001 - the annexes are converted again one by one
+            raise CombinedFailed(f"{group.job.name}: {exc}") from exc
+        return group.annexes
+
+    def holds(self, name: str | None) -> bool:
+        """``name`` is the name of a combined job."""
+        return name in self.groups

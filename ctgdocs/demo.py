@@ -4,7 +4,6 @@ in circuit order, strict verification. Used by ``ctg demo`` and ``make demo``.""
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,17 +76,21 @@ def circuit_order(conv: Convention) -> list[Signatory]:
 def run_demo(data: Path, output_root: Path = Path("output"),
              say: Callable[[str], None] = print) -> DemoResult:
     """Run the whole story on ``data``; ``say`` receives one line per step."""
+    from signers import speedups
     from signers.demo_pki import create_demo_pki
-    from signers.services import running_services
+    from signers.services import listening_socket, running_services
 
     from .signatories import expected_signers, seal_expected
+
+    speedups.enable()  # as ctg sign and ctg verify (unless SIGNERS_SPEEDUPS=off)
 
     conv = load_convention(data)
     build = build_package(data, BuildOptions(output_root=output_root, seal_field=True))
     say(f"1. package built: {build.package} ({build.pages} pages, "
         f"{build.signatories} signature fields)")
     folder = build.package.parent
-    port = _free_port()
+    sock = listening_socket()  # bound before the certificates name its port
+    port = sock.getsockname()[1]
     pki_dir = folder / "demo-pki"
     shutil.rmtree(pki_dir, ignore_errors=True)
     people, seal = demo_subjects(conv)
@@ -96,7 +99,7 @@ def run_demo(data: Path, output_root: Path = Path("output"),
     say(f"2. demonstration PKI (unfit for real signatures): {pki_dir}")
     signed = folder / SIGNED_NAME
     expected = {e.field: e for e in [*expected_signers(conv), seal_expected(conv)]}
-    with running_services(pki_dir, port) as services:
+    with running_services(pki_dir, sock=sock) as services:
         say(f"3. timestamp, OCSP and CRL services on {services.url}")
         times = _sign_all(conv, build.package, signed, pki, services.tsa_url, expected, say)
         report = _verify(signed, list(expected.values()), pki.root_cert)
@@ -105,6 +108,9 @@ def run_demo(data: Path, output_root: Path = Path("output"),
         archived = folder / LTA_NAME
         _long_term(signed, archived, services.tsa_url, pki.root_cert)
         say(f"6. validation data and a document timestamp added (PAdES B-LTA): {archived}")
+        from .circuit.demo import run_circuit_demo  # the same 16 signatures, collected
+
+        run_circuit_demo(data, build.package, pki, services.tsa_url, folder, say)
     say("7. services stopped")
     from signers.report import render_table
 
@@ -117,17 +123,20 @@ def _sign_all(conv: Convention, package: Path, signed: Path, pki: DemoPki, tsa: 
     from signers.credentials import Pkcs12Credentials
     from signers.sign import seal_package, sign_field
 
+    from .wording import SEAL_REASON, STAMP_WORDING
+
     times = []
     started = time.perf_counter()
     seal_package(package, signed, Pkcs12Credentials(pki.pkcs12(SEAL_FIELD), pki.passphrase),
-                 expected=expected[SEAL_FIELD], tsa_url=tsa)
+                 field=SEAL_FIELD, expected=expected[SEAL_FIELD], tsa_url=tsa,
+                 reason=SEAL_REASON, wording=STAMP_WORDING)
     times.append(time.perf_counter() - started)
     say(f"4. package sealed (certified) by {conv.caf.short_name}")
     for n, signatory in enumerate(circuit_order(conv), 1):
         started = time.perf_counter()
         sign_field(signed, signed, signatory.id,
                    Pkcs12Credentials(pki.pkcs12(signatory.id), pki.passphrase),
-                   expected=expected[signatory.id], tsa_url=tsa)
+                   expected=expected[signatory.id], tsa_url=tsa, wording=STAMP_WORDING)
         times.append(time.perf_counter() - started)
         say(f"   {n:2d}/{len(conv.signatories)} signed by {signatory.person.formal_name}, "
             f"{signatory.capacity} ({times[-1]:.2f} s)")
@@ -148,8 +157,3 @@ def _long_term(signed: Path, archived: Path, tsa: str, root: Path) -> None:
     add_long_term_validation(signed, archived, tsa_url=tsa,
                              trust_roots=[load_cert_from_pemder(str(root))])
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

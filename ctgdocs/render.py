@@ -334,7 +334,7 @@ class _Template(DocxTemplate):  # type: ignore[misc]
 
     _patched: dict[str, str] = {}
     _KEEP = 32
-    """Parts remembered (a build server sees templates edited many times)."""
+    """Parts remembered (`ctg build --watch` sees templates edited many times)."""
 
     def patch_xml(self, src_xml: str) -> str:
         patched = self._patched.get(src_xml)

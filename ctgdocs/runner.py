@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 
 class ProgramTimeout(Exception):
@@ -40,9 +43,20 @@ def run(args: Sequence[str | os.PathLike[str]], *, timeout: float,
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def kill_group(proc: subprocess.Popen[str]) -> None:
-    """Kill ``proc`` and every process of its group (started with a new session)."""
+def kill_group(proc: subprocess.Popen[Any], grace: float = 2.0) -> None:
+    """Kill ``proc`` and every process of its group (started with a new session), and
+    wait (at most ``grace`` seconds) until the group is gone: when this returns, nothing
+    it started is still running (a killed process takes a moment to exit)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(grace)  # reap our own child, or it stays in the group as a zombie
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.005)

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["expected_for_package", "expected_signers", "expected_signers_from_build",
            "seal_expected"]
 
+CIRCUIT_SIGNERS = "signataires.json"
+"""The expected signers a circuit export writes beside the PDF (``build.json``'s
+``fields`` and ``seal`` entries, with the circuit's replacements)."""
 SEAL_FIELD = "cachet-caf"
 """Field of the Caf's organisation seal (``ctg build --seal-field``)."""
 
@@ -33,23 +36,36 @@ def seal_expected(conv: Convention, field: str = SEAL_FIELD) -> ExpectedSigner:
 def expected_for_package(pdf: str | os.PathLike[str], data: str | os.PathLike[str] | None,
                          seal_field: bool | None = None) -> list[ExpectedSigner] | None:
     """Who must sign ``pdf``: from the convention data ``data`` if given, else from the
-    ``build.json`` next to the package; ``None`` when neither is available. With
-    ``data``, the Caf seal is expected when ``seal_field`` is true (default: when the
-    package has a ``cachet-caf`` field)."""
+    ``signataires.json`` next to the package (written by ``ctg circuit export``: the
+    signatories as the circuit knows them, a replacement included), else from the
+    ``build.json`` next to it; ``None`` when none is available. With ``data``, the Caf
+    seal is expected when ``seal_field`` is true (default: when the package has a
+    ``cachet-caf`` field)."""
     if data is not None:
         from .load import load_convention
 
         conv = load_convention(Path(data))
         result = expected_signers(conv)
         if seal_field is None:
-            from signers.fields import signature_field_names
-
-            seal_field = SEAL_FIELD in {name for name, _ in signature_field_names(pdf)}
+            seal_field = _has_seal_field(pdf)
         return result + ([seal_expected(conv)] if seal_field else [])
-    build_json = Path(pdf).parent / "build.json"
-    if build_json.is_file():
-        return expected_signers_from_build(build_json)
+    for record in (CIRCUIT_SIGNERS, "build.json"):
+        path = Path(pdf).parent / record
+        if path.is_file():
+            return expected_signers_from_build(path)
     return None
+
+
+def _has_seal_field(pdf: str | os.PathLike[str]) -> bool:
+    """Whether ``pdf`` has the Caf seal field; ``False`` for a damaged PDF (signing or
+    verifying it then refuses it, saying why). A missing file is an error here."""
+    from signers.exceptions import FieldError
+    from signers.fields import signature_field_names
+
+    try:
+        return SEAL_FIELD in {name for name, _ in signature_field_names(pdf)}
+    except FieldError:
+        return False
 
 
 def expected_signers(conv: Convention) -> list[ExpectedSigner]:

@@ -1,7 +1,9 @@
 """signers — generic multi-signatory PAdES signing and verification for any PDF.
 
 Never imports ``ctgdocs``. Public names are imported on first use (pyHanko is slow to
-import), so ``import signers.exceptions`` stays cheap."""
+import), so ``import signers.exceptions`` stays cheap. Verification and signing take
+pyHanko's plain public path unless the speed-ups are enabled (``signers.speedups``:
+``enable()``, or ``speedups=True`` per call)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ _EXPORTS = {
     "SigningError": "signers.exceptions",
     "VerificationError": "signers.exceptions",
     "FieldError": "signers.exceptions",
+    "FileAccessError": "signers.exceptions",
     "MissingDependencyError": "signers.exceptions",
     "FieldSpec": "signers.model",
     "ExpectedSigner": "signers.model",
+    "StampWording": "signers.model",
     "add_signature_fields": "signers.fields",
     "signature_field_names": "signers.fields",
     "atomic_output": "signers.atomic",
@@ -37,6 +41,8 @@ _EXPORTS = {
     "DemoPki": "signers.demo_pki",
     "revoke": "signers.demo_pki",
     "running_services": "signers.services",
+    "listening_socket": "signers.services",
+    "add_long_term_validation": "signers.ltv",
     "verify_document": "signers.verify",
     "DocumentReport": "signers.report",
     "SignatureReport": "signers.report",

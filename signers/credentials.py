@@ -273,7 +273,7 @@ def _load_objects(signer: Any, creds: Pkcs11Credentials) -> None:
     from pkcs11 import exceptions as px
 
     try:
-        signer._load_objects()
+        signer.signing_cert  # noqa: B018 - the public property loads the key and cert
     except px.PKCS11Error as e:
         raise CredentialsError(f"{creds.describe}: {e}; list the token's objects with "
                                "pkcs11-tool --module M --token-label L -O") from e

@@ -39,6 +39,12 @@ class VerificationError(SignersError):
     exit_code: int = 11  # VERIFICATION_FAILED
 
 
+class FileAccessError(SignersError):
+    """A file cannot be read or written: missing, a directory, no permission."""
+
+    exit_code: int = 13  # IO_ERROR
+
+
 class FieldError(SignersError):
     """Signature fields cannot be created as requested (bad page, overlapping names…)."""
 

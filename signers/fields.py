@@ -20,10 +20,10 @@ from pyhanko.pdf_utils.generic import pdf_name, pdf_string
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.pdf_utils.misc import rd
-from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.rw_common import PdfHandler
 
 from .atomic import atomic_write_bytes
+from .document import one_line, read_pdf
 from .exceptions import FieldError
 from .model import FieldSpec
 
@@ -114,10 +114,16 @@ def _sig_fields(handler: PdfHandler) -> list[tuple[str, object, generic.Referenc
 
 
 def signature_field_names(pdf: str | os.PathLike[str]) -> list[tuple[str, bool]]:
-    """(name, is_filled) for every signature field of ``pdf``, in document order."""
-    with open(pdf, "rb") as f:
-        reader = PdfFileReader(f, strict=False)
+    """(name, is_filled) for every signature field of ``pdf``, in document order.
+
+    :raises FileAccessError: the file cannot be read.
+    :raises FieldError: it is not a readable PDF, or its form cannot be read."""
+    reader = read_pdf(pdf, FieldError)
+    try:
         return [(name, value is not None) for name, value, _ in _sig_fields(reader)]
+    except Exception as exc:  # noqa: BLE001 - a damaged form is a damaged file
+        raise FieldError(f"{pdf}: the signature fields cannot be read ({one_line(exc)}); "
+                         "the file is damaged") from exc
 
 
 def _check_specs(specs: Sequence[FieldSpec]) -> None:

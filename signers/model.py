@@ -48,3 +48,19 @@ class ExpectedSigner:
     """Pinned SHA-256 certificate fingerprints (hex, any case, colons allowed)."""
     extra: dict[str, str] = dc_field(default_factory=dict, compare=False, hash=False)
     """Free-form details for reports (organisation…)."""
+
+
+@dataclass(frozen=True)
+class StampWording:
+    """The words of a visible signature stamp, in the caller's language.
+
+    The stamp reads ``signed`` (or ``sealed``), then the capacity line, then ``when``."""
+
+    signed: str = "Signed electronically by {name}"
+    """First line of a person's stamp; ``{name}`` is the certificate holder's name."""
+    sealed: str = "Sealed electronically by {name}"
+    """First line of an organisation seal's stamp."""
+    when: str = "on {time:%Y-%m-%d} at {time:%H:%M} ({time:%Z})"
+    """The date line; ``{time}`` is the signing time in :attr:`timezone`."""
+    timezone: str = "UTC"
+    """IANA time zone in which the signing time is shown, e.g. ``Europe/Paris``."""

@@ -94,6 +94,12 @@ class SignatureReport:
     """The final verdict: pyHanko's bottom line and every ctgdocs check passed."""
     problems: tuple[str, ...]
     """Why the signature is not valid (empty when it is)."""
+    reason: str | None = None
+    """The reason the signer gave (the signature's ``/Reason``), e.g. the council
+    deliberation authorising a mayor to sign; ``None`` when there is none."""
+    qualification: str = "not assessed"
+    """Legal qualification of the signature (e.g. from the EU trusted lists); ``not
+    assessed`` until something assesses it."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,7 @@ def render_table(report: DocumentReport) -> str:
     lines = [_fmt(_COLUMNS, widths), _fmt(tuple("-" * w for w in widths), widths)]
     lines += [_fmt(r, widths) for r in rows]
     lines.append("")
+    lines += _detail_lines(report)
     lines += _problem_lines(report)
     lines += _summary_lines(report)
     return "\n".join(lines) + "\n"
@@ -174,6 +181,16 @@ def _problem_lines(report: DocumentReport) -> list[str]:
     lines += [f"tampering: {t}" for t in report.tampering]
     for s in report.signatures:
         lines += [f"{s.field}: {p}" for p in s.problems]
+    return lines + ([""] if lines else [])
+
+
+def _detail_lines(report: DocumentReport) -> list[str]:
+    """The reason each signer gave, and the legal qualification when it was assessed."""
+    lines = [f"{s.field}: reason: {s.reason}" for s in report.signatures if s.reason]
+    assessed = [s for s in report.signatures if s.qualification != "not assessed"]
+    lines += [f"{s.field}: qualification: {s.qualification}" for s in assessed]
+    if report.signatures and not assessed:
+        lines.append("qualification: not assessed (no trusted list consulted)")
     return lines + ([""] if lines else [])
 
 

@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import logging
 import os
+import socket
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -23,17 +24,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from asn1crypto import cms, core, tsp
 from asn1crypto import keys as asn1_keys
+from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.x509 import ocsp
-from pyhanko.sign.general import as_signing_certificate, simple_cms_attribute
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
-from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from . import demo_pki
 
@@ -62,33 +60,6 @@ class RunningServices:
         return f"{self.url}/ocsp"
 
 
-class _TimeStamper(DummyTimeStamper):  # type: ignore[misc]
-    """pyHanko's test time-stamping authority, signing with a key parsed once.
-
-    pyHanko's own parses its DER key again for every token, and cryptography then checks
-    the RSA key: 36 ms of a 40 ms answer, paid by every signature made with the demo
-    services. This overrides ``_sign_tst_info`` (pyHanko is pinned to 0.38), building the
-    same signed attributes."""
-
-    def __init__(self, key: RSAPrivateKey, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._key = key
-
-    def _sign_tst_info(self, tst_info_data: bytes, md_algorithm: str, when: dt.datetime
-                       ) -> tuple[bytes, cms.CMSAttributes]:
-        digest = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
-        digest.update(tst_info_data)
-        signed_attrs = cms.CMSAttributes([
-            simple_cms_attribute("content_type", "tst_info"),
-            simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(when)})),
-            simple_cms_attribute("signing_certificate", as_signing_certificate(self.tsa_cert)),
-            simple_cms_attribute("message_digest", digest.finalize()),
-        ])
-        signature = self._key.sign(signed_attrs.dump(), PKCS1v15(),
-                                   get_pyca_cryptography_hash(md_algorithm.upper()))
-        return signature, signed_attrs
-
-
 class _Responders:
     """The signing material of the services, loaded once."""
 
@@ -101,7 +72,7 @@ class _Responders:
                  demo_pki.load_cert(pki_dir / demo_pki.ROOT_FILE)]
         if not isinstance(tsa_key, RSAPrivateKey):
             raise ValueError(f"{priv / 'tsa.key.pem'}: the demo TSA signs with RSA only")
-        self.timestamper = _TimeStamper(
+        self.timestamper = _timestamper(
             tsa_key,
             tsa_cert=_asn1_cert(tsa_cert),
             tsa_key=asn1_keys.PrivateKeyInfo.load(tsa_key.private_bytes(
@@ -155,6 +126,18 @@ class _Responders:
             cert = demo_pki.load_cert(self.pki_dir / "private" / f"{stem}.pem")
             out[cert.serial_number] = cert
         return out
+
+
+def _timestamper(key: RSAPrivateKey, **kwargs: Any) -> DummyTimeStamper:
+    """pyHanko's test timestamping authority; the speed-ups' one (key parsed once, same
+    tokens) unless they are unavailable (``SIGNERS_SPEEDUPS=off``, other versions)."""
+    from . import speedups
+
+    if speedups.available().enabled:
+        from .speedups.demotsa import KeyOnceTimeStamper
+
+        return KeyOnceTimeStamper(key, **kwargs)
+    return DummyTimeStamper(**kwargs)
 
 
 def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -217,16 +200,45 @@ class _Server(ThreadingHTTPServer):
     and a connection the queue cannot hold waits a second for its retransmission."""
 
 
-def make_server(pki_dir: str | os.PathLike[str], port: int = 0) -> ThreadingHTTPServer:
-    """A (not yet started) HTTP server for the services of ``pki_dir`` on 127.0.0.1."""
-    return _Server((LOCALHOST, port), _handler_class(_Responders(Path(pki_dir))))
+def listening_socket(port: int = 0) -> socket.socket:
+    """A TCP socket bound to 127.0.0.1 and listening (``port=0``: a free port the system
+    picks; read it with ``sock.getsockname()[1]``).
+
+    Bind it *before* creating the demonstration PKI whose certificates carry the
+    services' URL, then hand it to :func:`running_services` or :func:`make_server`: no
+    other process can take the port in between, as it could if a port found free were
+    bound again later."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((LOCALHOST, port))
+        sock.listen(_Server.request_queue_size)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
-def serve(pki_dir: str | os.PathLike[str], host: str = LOCALHOST, port: int = 8765) -> None:
+def make_server(pki_dir: str | os.PathLike[str], port: int = 0, *,
+                sock: socket.socket | None = None) -> ThreadingHTTPServer:
+    """A (not yet started) HTTP server for the services of ``pki_dir`` on 127.0.0.1,
+    listening on ``sock`` (from :func:`listening_socket`) if given, else on ``port``."""
+    handler = _handler_class(_Responders(Path(pki_dir)))
+    if sock is None:
+        return _Server((LOCALHOST, port), handler)
+    server = _Server((LOCALHOST, 0), handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock
+    server.server_address = sock.getsockname()
+    server.server_name, server.server_port = LOCALHOST, int(server.server_address[1])
+    return server
+
+
+def serve(pki_dir: str | os.PathLike[str], host: str = LOCALHOST, port: int = 8765, *,
+          sock: socket.socket | None = None) -> None:
     """Serve TSA, OCSP and CRLs of ``pki_dir`` in the foreground until interrupted."""
     if host != LOCALHOST:
         raise ValueError("the demonstration services only listen on 127.0.0.1")
-    server = make_server(pki_dir, port)
+    server = make_server(pki_dir, port, sock=sock)
     try:
         server.serve_forever()
     finally:
@@ -234,13 +246,14 @@ def serve(pki_dir: str | os.PathLike[str], host: str = LOCALHOST, port: int = 87
 
 
 @contextmanager
-def running_services(pki_dir: str | os.PathLike[str], port: int = 0
-                     ) -> Iterator[RunningServices]:
+def running_services(pki_dir: str | os.PathLike[str], port: int = 0, *,
+                     sock: socket.socket | None = None) -> Iterator[RunningServices]:
     """Run the services of ``pki_dir`` in a background thread; stop them on exit.
 
-    ``port=0`` picks a free port (see :attr:`RunningServices.port`). Note that the
-    certificates carry the URL given to :func:`create_demo_pki`."""
-    server = make_server(pki_dir, port)
+    The certificates carry the URL given to :func:`create_demo_pki`: bind the port first
+    with :func:`listening_socket`, create the PKI with that port, and pass ``sock`` here
+    (``port=0`` without a socket picks a free port, see :attr:`RunningServices.port`)."""
+    server = make_server(pki_dir, port, sock=sock)
     thread = threading.Thread(target=server.serve_forever, name="demo-services", daemon=True)
     thread.start()
     actual = server.server_address[1]

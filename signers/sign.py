@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.generic import ArrayObject, DictionaryObject
@@ -27,6 +28,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields as pfields
 from pyhanko.sign import signers as psigners
 from pyhanko.sign.diff_analysis import (
+    DEFAULT_DIFF_POLICY,
     DiffPolicy,
     DiffResult,
     ModificationLevel,
@@ -39,22 +41,16 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from . import speedups as _speedups
 from . import stamp as _stamp
 from .atomic import atomic_write_bytes
 from .credentials import Credentials, open_signer
-from .diffcache import CachingDiffPolicy
-from .exceptions import SigningError, SigningRefused
-from .fastread import install_fast_string_reader
+from .document import one_line, open_pdf, read_file
+from .exceptions import SignersError, SigningError, SigningRefused
 from .identity import identity_of, match_signer
-from .model import ExpectedSigner
-from .refgraph import accelerate
-from .skelscan import install_fast_hex_reader, read_hex_string
+from .model import ExpectedSigner, StampWording
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SEAL_FIELD = "cachet-caf"
-"""Name of the (invisible) organisation seal field the build adds when asked."""
-
 
 @dataclass(frozen=True)
 class SignResult:
@@ -73,7 +69,7 @@ class SignResult:
     level: str
     """``PAdES-B-T`` (with a signature timestamp) or ``PAdES-B-B``."""
     signing_time: dt.datetime
-    """Signing time claimed (the stamp shows it in Paris time)."""
+    """Signing time claimed (the stamp shows it in the wording's time zone)."""
     stamp: tuple[str, ...]
     """Lines of the visible stamp (empty for an invisible field)."""
     seconds: float
@@ -95,71 +91,142 @@ def sign_field(src: str | os.PathLike[str], dst: str | os.PathLike[str], field: 
                trust_roots: Sequence[asn1_x509.Certificate] = (),
                validation_context: ValidationContext | None = None,
                now: dt.datetime | None = None, reason: str | None = None,
-               location: str | None = None,
-               diff_policy: DiffPolicy | None = None) -> SignResult:
+               location: str | None = None, diff_policy: DiffPolicy | None = None,
+               wording: StampWording | None = None,
+               speedups: bool | None = None) -> SignResult:
     """Sign the empty field ``field`` of ``src`` with ``credentials``, write ``dst``.
 
     ``certify=None`` certifies when the document has no signature yet. ``trust_roots``
     or ``validation_context`` make the pre-sign check of earlier signatures also
-    require a trusted chain; ``diff_policy`` (default:
-    :class:`~signers.diffcache.CachingDiffPolicy`, same verdicts as pyHanko's standard
-    policy, in linear time) judges the revisions after the earliest signature, once.
-    Raises :class:`SigningRefused` (nothing written) or
+    require a trusted chain; ``diff_policy`` (default: pyHanko's standard policy, or the
+    speed-ups' linear-time one, same verdicts) judges the revisions after the earliest
+    signature, once. ``wording`` gives the words of the visible stamp (default: English,
+    UTC). ``speedups``: as for :func:`signers.verify.verify_document` (with them, a
+    refusal or a failure is checked again on pyHanko's plain path before it counts).
+    Raises :class:`SigningRefused` (nothing written), :class:`FileAccessError` or
     :class:`SigningError`."""
+    return _sign_field(src, dst, field, credentials, _Options(
+        expected, tsa_url, certify, seal, trust_roots, validation_context, now, reason,
+        location, diff_policy, wording, speedups))
+
+
+def seal_package(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                 credentials: Credentials, *, field: str | None = None,
+                 expected: ExpectedSigner | None = None, tsa_url: str | None = None,
+                 trust_roots: Sequence[asn1_x509.Certificate] = (),
+                 now: dt.datetime | None = None, reason: str | None = None,
+                 wording: StampWording | None = None,
+                 speedups: bool | None = None) -> SignResult:
+    """Certify the unsigned package with an organisation seal in the pre-created
+    (normally invisible) field ``field`` — by default the document's only empty
+    invisible signature field — before any person signs."""
+    return _sign_field(src, dst, field, credentials, _Options(
+        expected, tsa_url, True, True, trust_roots, None, now, reason, None, None, wording,
+        speedups))
+
+
+@dataclass(frozen=True)
+class _Options:
+    expected: ExpectedSigner | None
+    tsa_url: str | None
+    certify: bool | None
+    seal: bool
+    trust_roots: Sequence[asn1_x509.Certificate]
+    validation_context: ValidationContext | None
+    now: dt.datetime | None
+    reason: str | None
+    location: str | None
+    diff_policy: DiffPolicy | None
+    wording: StampWording | None
+    speedups: bool | None
+
+
+def _sign_field(src: str | os.PathLike[str], dst: str | os.PathLike[str], field: str | None,
+                credentials: Credentials, opts: _Options) -> SignResult:
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
-    now = now or dt.datetime.now(dt.UTC)
-    data = _read(src)
-    reader = PdfFileReader(io.BytesIO(data), strict=False)
-    accelerate(reader)
-    target = _target_field(reader, src, field)
-    certify = _check_document(reader, src, data, certify,
-                              _pre_sign_context(trust_roots, validation_context),
-                              diff_policy or CachingDiffPolicy())
+    now = opts.now or dt.datetime.now(dt.UTC)
+    data = read_file(src)
+    fast = _speedups.wanted(opts.speedups)
+    check = _Check(src, data, field, opts.certify,
+                   _pre_sign_context(opts.trust_roots, opts.validation_context),
+                   opts.diff_policy)
+    target, certify = _checked(check, fast)
     with open_signer(credentials) as signer:
         cert = signer.signing_cert
         if cert is None:
             raise SigningError(f"{src}: the credentials give no signing certificate")
-        check_certificate(cert, now, expected, field=field, src=src, seal=seal)
-        lines = _stamp_lines(cert, expected, now, seal=seal) if target.box else ()
-        out = _sign(data, target, signer, lines, certify=certify, tsa_url=tsa_url,
-                    reason=reason, location=location, src=src)
+        check_certificate(cert, now, opts.expected, field=target.name, src=src,
+                          seal=opts.seal)
+        lines = _stamp_lines(cert, opts.expected, now, seal=opts.seal,
+                             wording=opts.wording) if target.box else ()
+        job = _Signing(src, data, target, signer, lines, certify, opts.tsa_url,
+                       opts.reason, opts.location)
+        out = _signed(job, fast)
     _check_unchanged(src, data)
     atomic_write_bytes(dst, out)
-    warnings = () if tsa_url else ("no timestamp service given: PAdES-B-B only (the "
-                                   "signing time is the signer's own claim)",)
-    return SignResult(dst, field, _common_name(cert), cert.sha256.hex(), certify,
-                      "PAdES-B-T" if tsa_url else "PAdES-B-B", now, lines,
+    warnings = () if opts.tsa_url else ("no timestamp service given: PAdES-B-B only (the "
+                                        "signing time is the signer's own claim)",)
+    return SignResult(dst, target.name, _common_name(cert), cert.sha256.hex(), certify,
+                      "PAdES-B-T" if opts.tsa_url else "PAdES-B-B", now, lines,
                       time.perf_counter() - started, warnings)
-
-
-def seal_package(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                 credentials: Credentials, *, field: str = DEFAULT_SEAL_FIELD,
-                 expected: ExpectedSigner | None = None, tsa_url: str | None = None,
-                 trust_roots: Sequence[asn1_x509.Certificate] = (),
-                 now: dt.datetime | None = None) -> SignResult:
-    """Certify the unsigned package with an organisation seal in the pre-created
-    (normally invisible) field ``field``, before any person signs."""
-    return sign_field(src, dst, field, credentials, expected=expected, tsa_url=tsa_url,
-                      certify=True, seal=True, trust_roots=trust_roots, now=now,
-                      reason="Cachet de l'organisme : document certifié")
-
-
-# --------------------------------------------------------------------------- speed-up
-
-_read_hex_string = read_hex_string  # pyHanko's reader reads hex strings byte by byte
-install_fast_hex_reader()
-install_fast_string_reader()  # and literal strings (each field lock names every field)
 
 
 # --------------------------------------------------------------------------- document
 
 
-def _read(src: Path) -> bytes:
-    try:
-        return src.read_bytes()
-    except OSError as e:
-        raise SigningRefused(f"{src}: cannot read the document ({e.strerror})") from e
+@dataclass(frozen=True)
+class _Check:
+    """What the pre-signing check needs."""
+
+    src: Path
+    data: bytes
+    field: str | None
+    certify: bool | None
+    vc: tuple[ValidationContext, bool]
+    policy: DiffPolicy | None
+
+
+def _checked(check: _Check, fast: bool) -> tuple[_Field, bool]:
+    """The field to sign and whether to certify, once the document passed the checks;
+    with the speed-ups, a refusal or a failure is checked again on the plain path."""
+    if fast:
+        with _speedups.attempt(f"pre-signing check of {check.src}") as attempt:
+            try:
+                result: tuple[_Field, bool] | None = _check_once(check, fast=True)
+            except Exception as exc:  # noqa: BLE001 - the plain path decides
+                log.info("%s: refused or failed with the speed-ups (%s); checking again "
+                         "on pyHanko's plain path", check.src, one_line(exc))
+                result = None
+        if result is not None and not attempt.failed:
+            return result
+        if attempt.failed:
+            log.warning("%s: a speed-up failed (%s); checking again on pyHanko's plain "
+                        "path", check.src, attempt.failures[0])
+    with _speedups.plain():
+        try:
+            return _check_once(check, fast=False)
+        except SignersError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds
+            raise SigningRefused(f"{check.src}: the document cannot be read "
+                                 f"({one_line(exc)}); it is damaged: nothing was "
+                                 "signed") from exc
+
+
+def _check_once(check: _Check, *, fast: bool) -> tuple[_Field, bool]:
+    reader = open_pdf(check.src, check.data, SigningRefused)
+    policy = check.policy
+    if fast:
+        from .speedups.diffcache import CachingDiffPolicy
+        from .speedups.refgraph import accelerate
+
+        accelerate(reader)
+        policy = policy or CachingDiffPolicy()
+    target = _target_field(reader, check.src, check.field)
+    certify = _check_document(reader, check.src, check.data, check.certify, check.vc,
+                              policy or DEFAULT_DIFF_POLICY)
+    return target, certify
 
 
 def _check_unchanged(src: Path, data: bytes) -> None:
@@ -174,8 +241,11 @@ def _check_unchanged(src: Path, data: bytes) -> None:
                            "nothing was written: sign again")
 
 
-def _target_field(reader: PdfFileReader, src: Path, name: str) -> _Field:
+def _target_field(reader: PdfFileReader, src: Path, name: str | None) -> _Field:
+    """The empty field ``name`` (``None``: the document's only empty invisible one)."""
     found = {n: (v, ref) for n, v, ref in pfields.enumerate_sig_fields(reader)}
+    if name is None:
+        name = _only_invisible_field(found, src)
     if name not in found:
         known = ", ".join(sorted(found)) or "none"
         raise SigningRefused(f"{src}: no signature field named {name!r} "
@@ -186,6 +256,16 @@ def _target_field(reader: PdfFileReader, src: Path, name: str) -> _Field:
                              "signed once")
     field_dict = ref.get_object()
     return _Field(name, _box(field_dict), _text(field_dict.get("/TU")))
+
+
+def _only_invisible_field(found: dict[str, tuple[object, Any]], src: Path) -> str:
+    empty = [n for n, (value, ref) in found.items()
+             if value is None and _box(ref.get_object()) is None]
+    if len(empty) != 1:
+        raise SigningRefused(f"{src}: {len(empty) or 'no'} empty invisible signature "
+                             f"fields ({', '.join(sorted(empty)) or 'none'}); name the "
+                             "field to seal")
+    return empty[0]
 
 
 def _box(field_dict: DictionaryObject) -> tuple[float, float, float, float] | None:
@@ -333,36 +413,76 @@ def _common_name(cert: asn1_x509.Certificate) -> str:
 
 
 def _stamp_lines(cert: asn1_x509.Certificate, expected: ExpectedSigner | None,
-                 now: dt.datetime, *, seal: bool) -> tuple[str, ...]:
+                 now: dt.datetime, *, seal: bool,
+                 wording: StampWording | None) -> tuple[str, ...]:
     capacity = expected.label if expected is not None else \
         cert.subject.native.get("title")
-    return _stamp.stamp_lines(_common_name(cert), capacity, now, seal=seal)
+    return _stamp.stamp_lines(_common_name(cert), capacity, now, seal=seal,
+                              wording=wording)
 
 
-def _sign(data: bytes, target: _Field, signer: psigners.Signer, lines: tuple[str, ...], *,
-          certify: bool, tsa_url: str | None, reason: str | None, location: str | None,
-          src: Path) -> bytes:
+@dataclass(frozen=True)
+class _Signing:
+    """One signature to write."""
+
+    src: Path
+    data: bytes
+    target: _Field
+    signer: psigners.Signer
+    lines: tuple[str, ...]
+    certify: bool
+    tsa_url: str | None
+    reason: str | None
+    location: str | None
+
+
+def _signed(job: _Signing, fast: bool) -> bytes:
+    """The signed file's bytes; with the speed-ups, written again on pyHanko's plain
+    path if one of them failed meanwhile."""
+    if fast:
+        with _speedups.attempt(f"signing {job.src}") as attempt:
+            try:
+                out: bytes | None = _sign(job)
+            except Exception:
+                if not attempt.failed:
+                    raise  # not the speed-ups' doing (a timestamp service down…)
+                out = None
+        if out is not None and not attempt.failed:
+            return out
+        log.warning("%s: a speed-up failed while signing (%s); signing again on "
+                    "pyHanko's plain path", job.src, attempt.failures[0])
+    with _speedups.plain():
+        return _sign(job)
+
+
+def _sign(job: _Signing) -> bytes:
+    target, tsa_url = job.target, job.tsa_url
     meta = psigners.PdfSignatureMetadata(
-        field_name=target.name, certify=certify, md_algorithm="sha256",
+        field_name=target.name, certify=job.certify, md_algorithm="sha256",
         docmdp_permissions=pfields.MDPPerm.FILL_FORMS,
-        subfilter=pfields.SigSeedSubFilter.PADES, reason=reason, location=location)
+        subfilter=pfields.SigSeedSubFilter.PADES, reason=job.reason, location=job.location)
     style = None
     params: dict[str, str] = {}
-    if target.box is not None and lines:
+    if target.box is not None and job.lines:
         x1, y1, x2, y2 = target.box
-        fitted = _stamp.fit(lines, x2 - x1, y2 - y1)
+        fitted = _stamp.fit(job.lines, x2 - x1, y2 - y1)
         style = _stamp.stamp_style(fitted)
         params = {"stamp": "\n".join(fitted.lines)}
     timestamper = HTTPTimeStamper(tsa_url, timeout=20) if tsa_url else None
-    writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    writer = IncrementalPdfFileWriter(io.BytesIO(job.data), strict=False)
     out = io.BytesIO()
     try:
-        psigners.PdfSigner(meta, signer, timestamper=timestamper, stamp_style=style).sign_pdf(
+        psigners.PdfSigner(meta, job.signer, timestamper=timestamper,
+                           stamp_style=style).sign_pdf(
             writer, existing_fields_only=True, output=out, appearance_text_params=params)
     except PyHankoSigningError as e:
-        raise SigningError(f"{src}: signing field {target.name!r} failed: {e}") from e
+        raise SigningError(f"{job.src}: signing field {target.name!r} failed: {e}") from e
     except OSError as e:
         where = f" (timestamp service {tsa_url})" if tsa_url else ""
-        raise SigningError(f"{src}: signing field {target.name!r} failed{where}: {e}; "
+        raise SigningError(f"{job.src}: signing field {target.name!r} failed{where}: {e}; "
                            "check that the service is running") from e
+    except Exception as e:  # noqa: BLE001 - a damaged document pyHanko cannot update
+        raise SigningError(f"{job.src}: signing field {target.name!r} failed "
+                           f"({one_line(e)}); the document may be damaged; nothing was "
+                           "written") from e
     return out.getvalue()

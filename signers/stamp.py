@@ -1,10 +1,10 @@
-"""The visible French signature stamp: text lines, font size fitting the box, pyHanko style.
+"""The visible signature stamp: text lines, font size fitting the box, pyHanko style.
 
-The stamp reads::
+The stamp reads, in the words the caller gives (:class:`~signers.model.StampWording`)::
 
-    Signé électroniquement par Prénom Nom
-    Le Maire de Gignac
-    le 27/11/2026 à 11:42 (heure de Paris)
+    Signed electronically by First Last
+    The capacity line
+    on 2026-11-27 at 10:42 (UTC)
 
 It is set in Noto Sans (1000 units per em, so pyHanko's glyph widths come out right),
 embedded and subset through pyHanko's OpenType support. The font size is the largest
@@ -30,6 +30,7 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.stamp import TextStampStyle
 
 from .exceptions import MissingDependencyError
+from .model import StampWording
 
 STAMP_FONT = Path(os.environ.get("SIGNERS_STAMP_FONT",
                                  "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"))
@@ -37,7 +38,6 @@ STAMP_FONT = Path(os.environ.get("SIGNERS_STAMP_FONT",
 
 log = logging.getLogger(__name__)
 
-PARIS = ZoneInfo("Europe/Paris")
 MAX_SIZE = 10
 MIN_SIZE = 5
 LEADING = 1.2
@@ -56,12 +56,12 @@ class StampLayout:
 
 
 def stamp_lines(signer_name: str, capacity: str | None, when: dt.datetime, *,
-                seal: bool = False) -> tuple[str, ...]:
-    """The French lines of a stamp; ``when`` is shown in Paris time."""
-    local = when.astimezone(PARIS)
-    head = f"Cacheté électroniquement par {signer_name}" if seal \
-        else f"Signé électroniquement par {signer_name}"
-    date = f"le {local:%d/%m/%Y} à {local:%H:%M} (heure de Paris)"
+                seal: bool = False, wording: StampWording | None = None) -> tuple[str, ...]:
+    """The lines of a stamp in ``wording`` (default: English, UTC)."""
+    words = wording or StampWording()
+    local = when.astimezone(ZoneInfo(words.timezone))
+    head = (words.sealed if seal else words.signed).format(name=signer_name)
+    date = words.when.format(time=local)
     return (head, capacity, date) if capacity else (head, date)
 
 

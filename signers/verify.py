@@ -1,17 +1,22 @@
-"""Verify every signature of a multi-signatory PDF in linear time, failing closed.
+"""Verify every signature of a multi-signatory PDF, failing closed.
 
 :func:`verify_document` validates each signature and document timestamp with pyHanko
 (integrity, trust to explicit roots, hard-fail revocation, timestamp, difference analysis
-through the linear-time :class:`~signers.diffcache.CachingDiffPolicy`), matches each
-certificate against the signatory expected in its field, adds the document-level checks
-pyHanko does not make (bytes after the last revision), and returns a
-:class:`~signers.report.DocumentReport`.
+of every later revision), matches each certificate against the signatory expected in its
+field, adds the document-level checks pyHanko does not make (bytes after the last
+revision), and returns a :class:`~signers.report.DocumentReport`.
+
+Two paths give the same report. The plain one uses pyHanko's public API only
+(``StandardDiffPolicy``, :class:`~signers.revisions.PlainRevisions`) and grows
+quadratically with the number of signatures. With the speed-ups
+(:mod:`signers.speedups`: ``speedups=True``, or after ``signers.speedups.enable()``) the
+same verification runs in linear time; if a speed-up fails, or the verdict is anything
+but valid, the document is verified again on the plain path and that report is returned.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import re
@@ -20,7 +25,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from asn1crypto import crl as asn1_crl
@@ -29,7 +33,7 @@ from asn1crypto import x509
 from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.diff_analysis import DiffPolicy, ModificationLevel
 from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import (
     EmbeddedPdfSignature,
@@ -43,26 +47,20 @@ from pyhanko.sign.validation.status import (
     SignatureCoverageLevel,
 )
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.fetchers import FetcherBackend, OwnedFetcherBackend
+from pyhanko_certvalidator.fetchers import FetcherBackend, Fetchers, OwnedFetcherBackend
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
-from .diffcache import CachingDiffPolicy, RevisionStep
-from .digests import prime_digests
-from .exceptions import VerificationError
-from .fastread import install_fast_string_reader
+from . import speedups as _speedups
+from .document import one_line, open_pdf, read_file
+from .exceptions import SignersError, VerificationError
 from .identity import CertIdentity, identity_of, match_signer
 from .model import ExpectedSigner
-from .nameprep import install_name_prep_cache
-from .refgraph import accelerate, release
 from .report import DocumentReport, RevisionReport, SignatureReport
-from .skelscan import install_fast_hex_reader
+from .revisions import PlainRevisions, Revisions, Step
 
 __all__ = ["async_verify_document", "verify_document"]
 
 log = logging.getLogger(__name__)
-install_fast_hex_reader()  # signature /Contents: pyHanko reads hex byte by byte
-install_fast_string_reader()  # field locks: every signature names every other field
-install_name_prep_cache()  # certificate names are compared again and again
 
 _COVERAGE = {
     SignatureCoverageLevel.ENTIRE_FILE: "entire file",
@@ -72,15 +70,19 @@ _COVERAGE = {
 }
 _EOF = re.compile(rb"%%EOF")
 CONCURRENT_CHECKS = 8
-"""Signatures checked at once. Each usually waits for its signer's OCSP responder (a
-remote one answers in 0.1–0.3 s): checked one after another, 16 mayors' signatures would
-wait for 16 answers in turn."""
+"""Signatures checked at once on the speed-ups' path. Each usually waits for its signer's
+OCSP responder (a remote one answers in 0.1–0.3 s): checked one after another, 16
+mayors' signatures would wait for 16 answers in turn. The plain path checks them one at
+a time: there pyHanko's difference analysis holds the event loop for a second or more per
+signature, and the answers other checks wait for would time out meanwhile (pyHanko's
+fetchers give up after 10 s), turning good signatures into "revocation unknown"."""
 
 
 def verify_document(pdf: str | os.PathLike[str], *,
                     expected: Sequence[ExpectedSigner] | None = None,
                     trust_roots: Sequence[str | os.PathLike[str] | x509.Certificate] = (),
                     offline: bool = False, validation_time: datetime | None = None,
+                    speedups: bool | None = None,
                     **validation_context_kwargs: Any) -> DocumentReport:
     """Verify every signature and document timestamp of ``pdf``.
 
@@ -88,12 +90,16 @@ def verify_document(pdf: str | os.PathLike[str], *,
     :param trust_roots: the only trust anchors (PEM/DER files or certificates).
     :param offline: no fetching: revocation comes from the document's DSS only.
     :param validation_time: validate as of this time (default: now).
+    :param speedups: ``True``: use :mod:`signers.speedups` (enabling them if they can
+        be); ``False``: pyHanko's plain path only; ``None``: as ``signers.speedups``'
+        process-wide switch says. The verdict is the same either way.
     :param validation_context_kwargs: passed on to pyHanko's ``ValidationContext``.
+    :raises FileAccessError: when the file cannot be read (missing, a directory).
     :raises VerificationError: when the file cannot be read as a PDF at all.
     """
     return asyncio.run(async_verify_document(
         pdf, expected=expected, trust_roots=trust_roots, offline=offline,
-        validation_time=validation_time, **validation_context_kwargs))
+        validation_time=validation_time, speedups=speedups, **validation_context_kwargs))
 
 
 async def async_verify_document(pdf: str | os.PathLike[str], *,
@@ -101,27 +107,106 @@ async def async_verify_document(pdf: str | os.PathLike[str], *,
                                 trust_roots: Sequence[str | os.PathLike[str]
                                                       | x509.Certificate] = (),
                                 offline: bool = False, validation_time: datetime | None = None,
+                                speedups: bool | None = None,
                                 **validation_context_kwargs: Any) -> DocumentReport:
     """Asynchronous form of :func:`verify_document`."""
-    data = _read(pdf)
-    reader = _open(pdf, data)
-    embedded, broken = _collect(reader)
-    _prime_digests(embedded, data)
-    dss = _dss_data(_read_dss(reader))
-    contexts = _Contexts(trust_roots, dss, offline, validation_time, validation_context_kwargs)
-    doc = _DocFacts.of(reader, CachingDiffPolicy(), dss, embedded)
-    by_field = {e.field: e for e in expected or ()}
-    pending = deque(enumerate(embedded))  # each signature's CMS data is freed once checked
-    del embedded
+    job = _Job(str(pdf), read_file(pdf), None if expected is None else tuple(expected),
+               [_load_root(r) for r in trust_roots], offline, validation_time)
+    fetching = _Fetching(offline, validation_context_kwargs)
     try:
-        reports = await _check_all(pending, contexts, doc, by_field, expected is not None)
+        fast = await _fast(job, fetching) if _speedups.wanted(speedups) else None
+        if fast is not None and fast.valid:
+            return fast
+        with _speedups.plain():
+            report = await _plain(job, fetching)
+        _compare(job, fast, report)
+        return report
     finally:
-        await contexts.aclose()
-    reports += [_broken_report(name, reason, by_field) for name, reason in broken]
+        await fetching.aclose()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One document to verify and how."""
+
+    pdf: str
+    data: bytes
+    expected: tuple[ExpectedSigner, ...] | None
+    roots: list[x509.Certificate]
+    offline: bool
+    validation_time: datetime | None
+
+
+async def _fast(job: _Job, fetching: _Fetching) -> DocumentReport | None:
+    """The report of the speed-ups' path, or ``None`` when it cannot be trusted."""
+    with _speedups.attempt(f"verification of {job.pdf}") as attempt:
+        try:
+            report = await _verify(job, fetching, fast=True)
+        except Exception as exc:  # noqa: BLE001 - the plain path decides
+            log.info("%s: verification with the speed-ups stopped (%s); verifying on "
+                     "pyHanko's plain path", job.pdf, one_line(exc))
+            return None
+    if attempt.failed:
+        log.warning("%s: a speed-up failed (%s); verifying again on pyHanko's plain path",
+                    job.pdf, attempt.failures[0])
+        return None
+    if not report.valid:
+        log.info("%s: not valid with the speed-ups; confirming on pyHanko's plain path",
+                 job.pdf)
+    return report
+
+
+async def _plain(job: _Job, fetching: _Fetching) -> DocumentReport:
     try:
-        return _summarise(str(pdf), data, doc, reports, expected)
+        return await _verify(job, fetching, fast=False)
+    except SignersError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fail closed, with one clear line
+        log.debug("verification of %s failed", job.pdf, exc_info=True)
+        raise VerificationError(f"{job.pdf}: cannot be verified ({one_line(exc)}); the "
+                                "file is damaged") from exc
+
+
+def _compare(job: _Job, fast: DocumentReport | None, plain: DocumentReport) -> None:
+    if fast is None:
+        return
+    if fast.valid != plain.valid or fast.tampered != plain.tampered:
+        log.warning("%s: the speed-ups' verdict (valid=%s, tampered=%s) differs from "
+                    "pyHanko's plain path (valid=%s, tampered=%s); reporting the plain "
+                    "path's: please report this", job.pdf, fast.valid, fast.tampered,
+                    plain.valid, plain.tampered)
+
+
+async def _verify(job: _Job, fetching: _Fetching, *, fast: bool) -> DocumentReport:
+    """One verification of the document, with or without the speed-ups."""
+    reader = open_pdf(job.pdf, job.data, VerificationError)
+    if fast:
+        from .speedups.refgraph import accelerate
+
+        accelerate(reader)
+    embedded, broken = _collect(reader)
+    if fast:
+        _prime_digests(embedded, job.data)
+    dss = _dss_data(_read_dss(reader))
+    doc = _DocFacts.of(reader, _revisions(reader, fast), dss, embedded)
+    try:
+        by_field = {e.field: e for e in job.expected or ()}
+        pending = deque(enumerate(embedded))  # each signature's data is freed once checked
+        del embedded
+        reports = await _check_all(pending, _Contexts(job, dss, fetching), doc, by_field,
+                                   job.expected is not None, CONCURRENT_CHECKS if fast else 1)
+        reports += [_broken_report(name, reason, by_field) for name, reason in broken]
+        return _summarise(job.pdf, job.data, doc, reports, job.expected)
     finally:
         doc.close()
+
+
+def _revisions(reader: PdfFileReader, fast: bool) -> Revisions:
+    if fast:
+        from .speedups.diffcache import FastRevisions
+
+        return FastRevisions(reader)
+    return PlainRevisions(reader)
 
 
 @dataclass
@@ -129,7 +214,7 @@ class _DocFacts:
     """Per-document facts shared by the checks of every signature."""
 
     reader: PdfFileReader
-    policy: CachingDiffPolicy
+    revisions: Revisions
     dss: _DssData
     made_by: dict[int, str] = field(default_factory=dict)
     """Field of the signature or document timestamp each signed revision carries."""
@@ -137,7 +222,7 @@ class _DocFacts:
     """Revisions carrying a document timestamp."""
 
     @classmethod
-    def of(cls, reader: PdfFileReader, policy: CachingDiffPolicy, dss: _DssData,
+    def of(cls, reader: PdfFileReader, revisions: Revisions, dss: _DssData,
            embedded: Iterable[EmbeddedPdfSignature]) -> _DocFacts:
         made_by, timestamped = {}, []
         for emb in embedded:
@@ -147,18 +232,22 @@ class _DocFacts:
                     timestamped.append(emb.signed_revision)
             except Exception:  # noqa: BLE001 - a broken signature names no revision
                 log.debug("cannot locate the revision of %s", emb.field_name, exc_info=True)
-        return cls(reader, policy, dss, made_by, tuple(timestamped))
+        return cls(reader, revisions, dss, made_by, tuple(timestamped))
+
+    @property
+    def policy(self) -> DiffPolicy:
+        """The difference-analysis policy pyHanko's validation uses."""
+        return self.revisions.policy
 
     def close(self) -> None:
-        """Free the parsed document now (the report holds plain values only)."""
-        self.policy.forget()
-        release(self.reader)
+        """Free what the analysis keeps of the document (the report holds plain values)."""
+        self.revisions.close()
 
-    def steps(self) -> list[RevisionStep]:
+    def steps(self) -> list[Step]:
         """The analysed steps after the first signed revision."""
-        first = min(self.made_by, default=self.reader.xrefs.total_revisions)
-        return [self.policy.step(self.reader, r)
-                for r in range(first + 1, self.reader.xrefs.total_revisions)]
+        total = self.reader.xrefs.total_revisions
+        first = min(self.made_by, default=total)
+        return [self.revisions.step(r) for r in range(first + 1, total)]
 
     @cached_property
     def dss_revisions(self) -> list[int]:
@@ -168,24 +257,6 @@ class _DocFacts:
 
 
 # -- reading ---------------------------------------------------------------------------
-
-def _read(pdf: str | os.PathLike[str]) -> bytes:
-    try:
-        return Path(pdf).read_bytes()
-    except OSError as exc:
-        raise VerificationError(f"{pdf}: cannot read the file ({exc.strerror}); "
-                                "check the path") from exc
-
-
-def _open(pdf: str | os.PathLike[str], data: bytes) -> PdfFileReader:
-    try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
-        accelerate(reader)
-        return reader
-    except Exception as exc:  # noqa: BLE001 - any parser failure means "not verifiable"
-        raise VerificationError(f"{pdf}: not a readable PDF ({exc}); the file is damaged "
-                                "or not a PDF") from exc
-
 
 def _collect(reader: PdfFileReader
              ) -> tuple[list[EmbeddedPdfSignature], list[tuple[str, str]]]:
@@ -209,10 +280,12 @@ def _collect(reader: PdfFileReader
 
 def _prime_digests(embedded: list[EmbeddedPdfSignature], data: bytes) -> None:
     """Byte-range digests of all signatures at once (pyHanko computes any left out)."""
+    from .speedups.digests import prime_digests
+
     try:
         prime_digests(embedded, data)
-    except Exception:  # noqa: BLE001 - pyHanko then hashes each signature itself
-        log.debug("shared digest computation failed", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - recorded: the plain path verifies again
+        _speedups.failed("shared digests", exc)
 
 
 def _read_dss(reader: PdfFileReader) -> DocumentSecurityStore | None:
@@ -225,35 +298,20 @@ def _read_dss(reader: PdfFileReader) -> DocumentSecurityStore | None:
         return None
 
 
-class _Contexts:
-    """A new pyHanko validation context for each signature, as pyHanko's own validation
-    uses: a signature's certification path is built from its own certificates, those of
-    the document security store and the trust roots — never from those another
-    signature carried, so that its verdict does not depend on which signature was checked
-    first (they are checked concurrently). What does not depend on the signature is made
-    once: the trust roots, the parsed validation data, and the fetchers (an OCSP
-    response or a CRL fetched for one signature serves the others)."""
+class _Fetching:
+    """The network side of a verification, made once per document and shared by every
+    signature's check and by both paths: the fetchers (an OCSP response or a CRL fetched
+    for one signature serves the others) and the backend behind them."""
 
-    def __init__(self, trust_roots: Iterable[str | os.PathLike[str] | x509.Certificate],
-                 embedded: _DssData, offline: bool, validation_time: datetime | None,
-                 extra: dict[str, Any]) -> None:
-        roots = [_load_root(r) for r in trust_roots]
-        self.kwargs: dict[str, Any] = {
-            "trust_manager": SimpleTrustManager.build(trust_roots=roots),
-            "allow_fetching": not offline, "revocation_mode": "hard-fail",
-            "other_certs": embedded.certs,
-            "ocsps": embedded.ocsps,  # offline + nothing embedded: all unknown
-            "crls": embedded.crls,
-        }
-        if validation_time is not None:
-            self.kwargs["moment"] = validation_time
-        self.kwargs.update(extra)
+    def __init__(self, offline: bool, extra: dict[str, Any]) -> None:
+        self.extra = dict(extra)
         # the fetchers are shared, so no context may own the backend (none is closed)
-        given = self.kwargs.pop("fetcher_backend", None)
+        given = self.extra.pop("fetcher_backend", None)
         owned = isinstance(given, OwnedFetcherBackend)
         backend: FetcherBackend | None = given.backend if owned else given
         self.backend = backend if owned else None  # ours to close; a lent one is not
-        if offline or self.kwargs.get("fetchers") is not None:
+        self.fetchers: Fetchers | None = None
+        if offline or self.extra.get("fetchers") is not None:
             return
         if backend is None:
             from pyhanko_certvalidator.fetchers.aiohttp_fetchers import (
@@ -261,16 +319,39 @@ class _Contexts:
             )
 
             backend = self.backend = AIOHttpFetcherBackend()
-        self.kwargs["fetchers"] = backend.get_fetchers()
-
-    def new(self) -> ValidationContext:
-        """A validation context for one signature."""
-        return ValidationContext(**self.kwargs)
+        self.fetchers = backend.get_fetchers()
 
     async def aclose(self) -> None:
         """Close the network sessions opened for this document."""
         if self.backend is not None:
             await self.backend.close()
+
+
+class _Contexts:
+    """A new pyHanko validation context for each signature, as pyHanko's own validation
+    uses: a signature's certification path is built from its own certificates, those of
+    the document security store and the trust roots — never from those another
+    signature carried, so that its verdict does not depend on which signature was checked
+    first (they are checked concurrently). What does not depend on the signature is made
+    once: the trust roots, the parsed validation data, and the fetchers."""
+
+    def __init__(self, job: _Job, embedded: _DssData, fetching: _Fetching) -> None:
+        self.kwargs: dict[str, Any] = {
+            "trust_manager": SimpleTrustManager.build(trust_roots=job.roots),
+            "allow_fetching": not job.offline, "revocation_mode": "hard-fail",
+            "other_certs": embedded.certs,
+            "ocsps": embedded.ocsps,  # offline + nothing embedded: all unknown
+            "crls": embedded.crls,
+        }
+        if job.validation_time is not None:
+            self.kwargs["moment"] = job.validation_time
+        self.kwargs.update(fetching.extra)
+        if fetching.fetchers is not None:
+            self.kwargs["fetchers"] = fetching.fetchers
+
+    def new(self) -> ValidationContext:
+        """A validation context for one signature."""
+        return ValidationContext(**self.kwargs)
 
 
 @dataclass(frozen=True)
@@ -315,10 +396,10 @@ def _load_root(root: str | os.PathLike[str] | x509.Certificate) -> x509.Certific
 async def _check_all(pending: deque[tuple[int, EmbeddedPdfSignature]],
                      contexts: _Contexts,
                      doc: _DocFacts, by_field: dict[str, ExpectedSigner],
-                     have_expectations: bool) -> list[SignatureReport]:
-    """Check the signatures ``CONCURRENT_CHECKS`` at a time: while one waits for an OCSP
-    responder, a CRL or a timestamp authority's certificate status, the others are
-    checked. Reports come in the order of ``pending``."""
+                     have_expectations: bool, at_once: int) -> list[SignatureReport]:
+    """Check the signatures ``at_once`` at a time: while one waits for an OCSP responder,
+    a CRL or a timestamp authority's certificate status, the others are checked. Reports
+    come in the order of ``pending``."""
     reports: dict[int, SignatureReport] = {}
     count = len(pending)
 
@@ -329,7 +410,7 @@ async def _check_all(pending: deque[tuple[int, EmbeddedPdfSignature]],
                                               have_expectations)
 
     async with asyncio.TaskGroup() as group:
-        for _ in range(min(CONCURRENT_CHECKS, count)):
+        for _ in range(min(at_once, count)):
             group.create_task(checker())
     return [reports[index] for index in range(count)]
 
@@ -348,7 +429,7 @@ async def _check_one(emb: EmbeddedPdfSignature, vc: ValidationContext, doc: _Doc
 
 
 async def _validate(emb: EmbeddedPdfSignature, vc: ValidationContext,
-                    policy: CachingDiffPolicy) -> PdfSignatureStatus | DocumentTimestampStatus:
+                    policy: DiffPolicy) -> PdfSignatureStatus | DocumentTimestampStatus:
     if emb.sig_object_type == "/DocTimeStamp":
         return await async_validate_pdf_timestamp(emb, vc, diff_policy=policy)
     return await async_validate_pdf_signature(emb, vc, diff_policy=policy)
@@ -380,7 +461,16 @@ def _report(emb: EmbeddedPdfSignature, status: PdfSignatureStatus | DocumentTime
         modification_level=mod.name if mod is not None else None,
         docmdp_ok=status.docmdp_ok, changes_after=_later(emb, doc),
         tampered_revision=tampered, pyhanko_valid=_bottom_line(status),
-        valid=not problems, problems=tuple(problems))
+        valid=not problems, problems=tuple(problems), reason=_reason(emb))
+
+
+def _reason(emb: EmbeddedPdfSignature) -> str | None:
+    """The signature's ``/Reason``, as text."""
+    try:
+        value = emb.sig_object.get("/Reason")
+    except Exception:  # noqa: BLE001 - a damaged signature dictionary gives none
+        return None
+    return None if value is None else str(value)
 
 
 def _coverage(level: SignatureCoverageLevel | None) -> str:
@@ -502,8 +592,7 @@ def _later(emb: EmbeddedPdfSignature, doc: _DocFacts) -> tuple[int, ...]:
 def _tampered_revision(emb: EmbeddedPdfSignature, doc: _DocFacts) -> int | None:
     fieldmdp, docmdp = emb.fieldmdp, emb.docmdp_level
     for revision in _later(emb, doc):
-        step = doc.policy.step(doc.reader, revision)
-        if step.suspicious or step.mdp_violation(fieldmdp, docmdp) is not None:
+        if doc.revisions.violates(revision, fieldmdp, docmdp):
             return revision
     return None
 
@@ -527,7 +616,7 @@ def _failed_report(emb: EmbeddedPdfSignature, doc: _DocFacts,
         tsa=None, pades_level=None, intact=False, signature_valid=False, trusted=False,
         revocation="not checked", coverage="unclear", modification_level=None,
         docmdp_ok=None, changes_after=(), tampered_revision=None, pyhanko_valid=False,
-        valid=False, problems=(reason,))
+        valid=False, problems=(reason,), reason=_reason(emb))
 
 
 def _broken_report(name: str, reason: str,
@@ -563,12 +652,14 @@ def _revision_reports(doc: _DocFacts) -> list[RevisionReport]:
     out = []
     for step in doc.steps():
         legit = not step.suspicious and step.level <= ModificationLevel.FORM_FILLING
+        detail = step.detail or (f"{step.level.name} changes go beyond what signing and "
+                                 "form filling may change")
         out.append(RevisionReport(
             revision=step.revision, made_by=doc.made_by.get(step.revision),
             after=_signature_before(step.revision, doc),
             modification_level=step.level.name,
             changed_fields=tuple(sorted(str(f) for f in step.changed_fields)),
-            legitimate=legit, detail="" if legit else _first_line(step.result)))
+            legitimate=legit, detail="" if legit else detail))
     return out
 
 
@@ -586,10 +677,6 @@ def _describe_revision(revision: int, doc: _DocFacts) -> str:
         if before else 0
     return (f"unsigned update after signature #{ordinal} {before!r}" if before
             else "unsigned update before any signature")
-
-
-def _first_line(result: object) -> str:
-    return str(result).strip().splitlines()[0] if str(result).strip() else repr(result)
 
 
 def _trailing_garbage(data: bytes, reader: PdfFileReader) -> str | None:

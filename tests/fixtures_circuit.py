@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn  # now: LibreOffice's uno import hook (other tests) breaks its later import
 from fixtures_pki import DEMO_SUBJECTS
 from pypdf import PdfWriter
 
@@ -96,6 +97,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
     finally:
         subprocess.run([*run, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "-w", "stop"], capture_output=True, timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def tempfile_dir(factory: pytest.TempPathFactory) -> Path:
@@ -190,9 +192,10 @@ def make_kit(demo_pki: DemoPki, demo_services: RunningServices, circuit_package:
 
 
 def _stamp(name: str, capacity: str | None, when: dt.datetime, seal: bool) -> tuple[str, ...]:
+    from ctgdocs.wording import STAMP_WORDING
     from signers.stamp import stamp_lines
 
-    return stamp_lines(name, capacity, when, seal=seal)
+    return stamp_lines(name, capacity, when, seal=seal, wording=STAMP_WORDING)
 
 
 @pytest.fixture
@@ -260,8 +263,6 @@ class LiveServer:
 
 def serve_app(app: Any) -> LiveServer:
     """Serve ``app`` with uvicorn in a thread on a socket bound to port 0."""
-    import uvicorn
-
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)

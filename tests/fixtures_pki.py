@@ -1,4 +1,5 @@
-"""pytest plugin: a demonstration PKI, its local TSA/OCSP/CRL services, a SoftHSM2 token."""
+"""pytest plugin: a demonstration PKI, its local TSA/OCSP/CRL services, a SoftHSM2 token,
+and the speed-ups switch of the verification, tamper and signing tests."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from signers import speedups
 from signers.demo_pki import DemoPki, DemoSubject, create_demo_pki
-from signers.services import RunningServices, running_services
+from signers.services import RunningServices, listening_socket, running_services
 
 SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
@@ -38,28 +40,48 @@ DEMO_SUBJECTS: tuple[DemoSubject, ...] = (
 SEAL = DemoSubject("cachet-caf", CAF, CAF)
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def services_url(sock: socket.socket) -> str:
+    """The base URL of services that will listen on ``sock``."""
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture(scope="session")
-def demo_pki(tmp_path_factory: pytest.TempPathFactory) -> DemoPki:
+def services_socket() -> Iterator[socket.socket]:
+    """A listening socket on 127.0.0.1 (port chosen by the system) for ``demo_services``:
+    bound before the PKI's certificates name its port, so no other process can take it."""
+    sock = listening_socket()
+    yield sock
+    sock.close()
+
+
+@pytest.fixture(scope="session")
+def demo_pki(tmp_path_factory: pytest.TempPathFactory,
+             services_socket: socket.socket) -> DemoPki:
     """A demonstration PKI for :data:`DEMO_SUBJECTS` + the Caf seal; its certificates
-    point at services on a port chosen now (see ``demo_services``)."""
+    point at the services ``demo_services`` runs on ``services_socket``."""
     out = tmp_path_factory.mktemp("pki")
     return create_demo_pki(DEMO_SUBJECTS, out, organisation_seal=SEAL,
-                           services_url=f"http://127.0.0.1:{free_port()}")
+                           services_url=services_url(services_socket))
 
 
 @pytest.fixture(scope="session")
-def demo_services(demo_pki: DemoPki) -> Iterator[RunningServices]:
+def demo_services(demo_pki: DemoPki,
+                  services_socket: socket.socket) -> Iterator[RunningServices]:
     """TSA, OCSP and CRLs of ``demo_pki`` on 127.0.0.1, stopped at the end of the session."""
-    port = int(demo_pki.services_url.rsplit(":", 1)[1])
-    with running_services(demo_pki.directory, port=port) as services:
+    with running_services(demo_pki.directory, sock=services_socket) as services:
         yield services
+
+
+@pytest.fixture(scope="module")
+def speedups_switch() -> Iterator[bool]:
+    """The speed-ups on for a test module, as ``ctg sign``/``ctg verify`` turn them on —
+    unless ``SIGNERS_SPEEDUPS=off``: ``make test`` runs the verification, tamper and
+    signing modules once each way. Yields whether they are on."""
+    before = speedups.status().enabled
+    on = speedups.enable().enabled
+    yield on
+    if on and not before:
+        speedups.disable()
 
 
 @dataclass(frozen=True)

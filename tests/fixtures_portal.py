@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn  # noqa: F401 - imported before any LibreOffice build: see below
-from fixtures_pki import free_port
+from fixtures_pki import services_url
 
 from ctgdocs.build import BuildOptions, build_package
 from ctgdocs.circuit.mailer import SmtpMailer
@@ -37,12 +36,7 @@ from ctgdocs.demo import demo_subjects
 from ctgdocs.load import load_convention
 from signers.circuit.engine import CircuitEngine
 from signers.demo_pki import DemoPki, create_demo_pki
-from signers.services import RunningServices, running_services
-
-# Building a package in-process imports LibreOffice's ``uno``, whose import hook turns
-# every later ModuleNotFoundError into a plain ImportError; uvicorn, imported after it,
-# would then fail on its optional ``a2wsgi`` import. Importing uvicorn first (this
-# module is loaded at collection, before any test) keeps in-process servers working.
+from signers.services import RunningServices, listening_socket, running_services
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "examples" / "vallee-herault" / "convention.yaml"
@@ -238,11 +232,11 @@ def portal_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalWor
     base = tmp_path_factory.mktemp("portal")
     built = build_package(REFERENCE, BuildOptions(output_root=base / "build"))
     people, seal = demo_subjects(load_convention(REFERENCE))
-    port = free_port()
+    sock = listening_socket()  # bound before the certificates name its port
     pki = create_demo_pki(people, base / "pki", organisation_seal=seal,
-                          services_url=f"http://127.0.0.1:{port}")
+                          services_url=services_url(sock))
     env = dict(os.environ)
-    with running_services(pki.directory, port=port) as services, MailServer() as mail:
+    with running_services(pki.directory, sock=sock) as services, MailServer() as mail:
         store = base / "store"
         cmd = [sys.executable, "-m", "ctgdocs", "circuit", "serve", "--store", str(store),
                "--host", "127.0.0.1", "--port", "0", "--trust", str(pki.root_cert), "--tsa",
@@ -266,9 +260,11 @@ def portal_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalWor
 
 # -- the browser ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (headless; nothing downloaded)."""
+    """Debian's Chromium driven by Playwright (headless; nothing downloaded). Per module:
+    Playwright's synchronous API runs an event loop in the main thread while it is
+    started, and the tests of other modules call ``asyncio.run`` there (pyHanko)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -8,8 +8,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -171,9 +173,10 @@ def test_word_positions_are_read_without_the_output_intent(built, tmp_path) -> N
 
 def test_one_annex_per_worker_is_rendered_before_the_convention(conv) -> None:
     """The workers start on annexes (10 ms to render) while the convention renders."""
-    from ctgdocs.build import TEMPLATES_DIR, _plan, _render_order
+    from ctgdocs.build import TEMPLATES_DIR
+    from ctgdocs.pipeline.steps import _parts, _render_order
 
-    parts = _plan(conv, TEMPLATES_DIR)
+    parts = _parts(conv, TEMPLATES_DIR)
     names = [p.name for p in _render_order(parts, workers=2)]
     assert names[:3] == ["annexe-aniane", "annexe-gignac", "convention"]
     assert sorted(names) == sorted(p.name for p in parts)
@@ -191,7 +194,7 @@ def test_parts_the_strict_parser_refuses_are_merged_leniently(built, conv, tmp_p
     from pypdf.errors import PdfReadError
 
     from ctgdocs.assemble import Assembly, PartPdf
-    from ctgdocs.build import _metadata
+    from ctgdocs.pipeline.steps import metadata as _metadata
 
     parts_dir = built.package.parent / "parts"
     names = [p.name for p in built.parts[:4]]
@@ -422,7 +425,7 @@ def test_new_code_reassembles_the_package_from_reused_parts(built, tmp_path) -> 
            f"r = build_package(Path({str(REFERENCE)!r}), "
            f"BuildOptions(output_root=Path({str(root)!r}))); "
            "print(r.up_to_date, r.converted)")
-    env = {**os.environ, "PYTHONPATH": str(code), "CTGDOCS_SERVER": "off"}
+    env = {**os.environ, "PYTHONPATH": str(code)}
 
     def build() -> str:
         proc = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True,
@@ -446,3 +449,106 @@ def test_new_code_reassembles_the_package_from_reused_parts(built, tmp_path) -> 
     assert kept(after) == kept(before) and not any(p["converted"] for p in after["parts"])
     assert _sha(package) == after["package"]["sha256"]
     assert build() == "True 0"
+
+
+def test_ctg_build_leaves_no_process_behind(tmp_path, marker) -> None:
+    """``ctg build`` as a real process: once it returns, nothing it started (LibreOffice
+    workers included) is running, and the workers' pipes are gone from /tmp."""
+    proc = subprocess.Popen([sys.executable, "-m", "ctgdocs", "build", str(REFERENCE), "-o",
+                             str(tmp_path / "out")], env=marker.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == ExitCode.OK, err
+    assert "(14 part(s) converted)" in out
+    assert marker.alive() == []
+    assert not list(Path("/tmp").glob(f"OSL_PIPE_{os.getuid()}_ctgdocs-{proc.pid}-*"))
+
+
+def test_sigterm_stops_a_build_and_its_libreoffice(built, tmp_path, marker) -> None:
+    """SIGTERM (``kill``) during a build stops it as Ctrl-C does: exit 130, LibreOffice
+    stopped with anything it started, the previous package untouched. LibreOffice is a
+    stand-in that hangs, so that the build cannot be over before the signal."""
+    root = _copy_build(built, tmp_path)
+    out = root / built.convention_id
+    before = {p.name: _sha(p) for p in out.rglob("*") if p.is_file()}
+    pids = tmp_path / "stand-in-pids"
+    env = {**marker.env, "PATH": f"{STAND_INS / 'hang'}:/usr/bin:/bin",
+           "CTGDOCS_STANDIN_PIDS": str(pids)}
+    env.pop("CTGDOCS_SOFFICE", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ctgdocs", "build", str(REFERENCE), "-o",
+                             str(root), "--force", "--timeout", "600"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (pids.exists() and pids.read_text().strip()) and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        assert [p for p in marker.alive() if "soffice" in p]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "ctg: interrupted" in err
+    assert marker.alive() == []  # the stand-in and its child included
+    assert {p.name: _sha(p) for p in out.rglob("*") if p.is_file()} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_assembled_package_metadata_agree_and_declare_pdfa(built, conv, tmp_path) -> None:
+    """The package as assembled (before its fields): the XMP packet, written with pypdf's
+    XMP API, says what the info dictionary says (PDF/A requires it), declares PDF/A-2b,
+    and the file keeps the convention part's /ID."""
+    import datetime as dt
+
+    from ctgdocs.assemble import PRODUCER, PartPdf, assemble
+    from ctgdocs.convert import ConversionJob
+    from ctgdocs.convert.base import check_pdfa
+    from ctgdocs.pipeline.steps import metadata
+
+    parts_dir = built.package.parent / "parts"
+    out = tmp_path / "assembled.pdf"
+    now = dt.datetime(2023, 2, 6, 10, 30, 15, 123456, tzinfo=dt.UTC)
+    meta = metadata(conv)
+    result = assemble([PartPdf(parts_dir / f"{p.name}.pdf", p.title, "") for p in built.parts],
+                      out, meta, now)
+    assert result.pdfa_part == "2"
+    check_pdfa(ConversionJob("package", out, out), out.read_bytes())
+    reader = PdfReader(out)
+    info, xmp = reader.metadata, reader.xmp_metadata
+    assert info is not None and xmp is not None
+    assert (xmp.pdfaid_part, xmp.pdfaid_conformance) == ("2", "B")
+    assert xmp.dc_title == {"x-default": info.title} and info.title == meta.title
+    assert xmp.dc_description == {"x-default": info.subject} and "13 communes" in info.subject
+    assert xmp.dc_creator == [info.author] and xmp.pdf_keywords == info["/Keywords"]
+    assert xmp.pdf_producer == info.producer == PRODUCER
+    assert xmp.xmp_creator_tool == info.creator == "ctgdocs"
+    assert xmp.dc_language == ["fr-FR"] and reader.trailer["/Root"]["/Lang"] == "fr-FR"
+    second = now.replace(microsecond=0)
+    for moment in (xmp.xmp_create_date, xmp.xmp_modify_date, xmp.xmp_metadata_date):
+        assert moment.replace(tzinfo=dt.UTC) == second
+    assert info.creation_date == info.modification_date == second
+    stream = reader.trailer["/Root"]["/Metadata"]
+    assert (stream["/Type"], stream["/Subtype"]) == ("/Metadata", "/XML")
+    assert "/Filter" not in stream
+    assert "é" in stream.get_data().decode("utf-8")  # "Hérault", UTF-8 as PDF/A requires
+    main_part = PdfReader(parts_dir / "convention.pdf")
+    assert reader.trailer["/ID"][0] == main_part.trailer["/ID"][0]
+    check = subprocess.run(["qpdf", "--check", str(out)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+
+
+def test_quick_key_does_not_read_a_pipe_or_a_device(tmp_path) -> None:
+    """The "up to date" check hashes the data file before anything loads it: a named pipe
+    would block it and /dev/zero never end. It gives up on them (the data loader then
+    refuses them with a located error)."""
+    from ctgdocs.pipeline.record import quick_key
+
+    fifo = tmp_path / "convention.yaml"
+    os.mkfifo(fifo)
+    options = BuildOptions(output_root=tmp_path / "out")
+    assert quick_key(fifo, options) is None
+    assert quick_key(Path("/dev/zero"), options) is None
+    assert quick_key(REFERENCE, options) is not None

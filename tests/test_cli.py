@@ -126,3 +126,34 @@ def test_every_exception_carries_its_exit_code() -> None:
     assert sx.FieldError.exit_code == ExitCode.BUILD_ERROR
     assert sx.MissingDependencyError.exit_code == ExitCode.MISSING_DEPENDENCY
     assert exit_code_for(ValueError()) == ExitCode.INTERNAL_ERROR
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-j", "0"], "'0' is not a number of workers"),
+    (["-j", "two"], "'two' is not a number of workers"),
+    (["--timeout", "0"], "'0' is not a number of seconds above 0"),
+    (["--timeout", "nan"], "'nan' is not a number of seconds above 0"),
+    (["--converter", "http://127.0.0.1:2003"], "is not a unoserver URL"),
+    (["--converter", "unoserver://host:port"], "is not a unoserver URL"),
+])
+def test_bad_build_options_are_usage_errors(tmp_path: Path, capsys, args: list[str],
+                                            message: str) -> None:
+    data = ROOT / "examples" / "vallee-herault" / "convention.yaml"
+    with pytest.raises(SystemExit) as exited:
+        main(["build", str(data), "-o", str(tmp_path / "out"), *args])
+    assert exited.value.code == ExitCode.USAGE
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_options_are_checked() -> None:
+    from ctgdocs.build import BuildOptions, ConvertMode
+
+    options = BuildOptions(output_root="out", jobs=2, timeout=5, convert_mode="cli",  # type: ignore[arg-type]
+                           converter="unoserver://127.0.0.1:2003")
+    assert options.output_root == Path("out") and options.timeout == 5.0
+    assert options.convert_mode is ConvertMode.CLI
+    for bad in ({"jobs": 0}, {"jobs": True}, {"timeout": -1}, {"timeout": float("inf")},
+                {"converter": "unoserver://"}, {"convert_mode": "fast"}):
+        with pytest.raises(ValueError):
+            BuildOptions(**bad)  # type: ignore[arg-type]

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from ctgdocs import build as build_module
 from ctgdocs.build import BuildOptions, build_package
 from ctgdocs.combine import NotCombinable, combine_annexes, split_combined
 from ctgdocs.convert import ConversionJob, make_converter
@@ -173,7 +172,7 @@ def test_what_cannot_be_combined_is_refused(annexes, tmp_path, part, edit, reaso
 def test_build_converts_uncombinable_annexes_one_by_one(tmp_path, caplog) -> None:
     """A template whose annexes use a numbered list is converted annex by annex (found
     once: the other runs of annexes are not tried)."""
-    caplog.set_level("INFO", logger="ctgdocs.build")
+    caplog.set_level("INFO", logger="ctgdocs.combine")
     templates = tmp_path / "templates"
     templates.mkdir()
     for name in ("convention.docx", ANNEX_TEMPLATE):
@@ -222,14 +221,9 @@ def test_build_starts_again_one_by_one_when_combining_fails(
         tmp_path, caplog, converter_class, reason) -> None:
     """The combined conversion fails, or its PDF cannot be split: the build starts again,
     converting the annexes one by one, and gives the whole package."""
-    converter = converter_class(workers=2, timeout=60)
-    converter.start()
-    build_module.keep_converter(converter)
-    try:
-        result = build_package(REFERENCE, BuildOptions(output_root=tmp_path / "out"))
-    finally:
-        build_module._kept = None
-        converter.close()
+    with converter_class(workers=2, timeout=60) as converter:
+        result = build_package(REFERENCE, BuildOptions(output_root=tmp_path / "out"),
+                               converter=converter)
     assert result.converted == 14 and result.pages == 62
     assert reason in caplog.text and "one by one" in caplog.text
     text = subprocess.run(["pdftotext", "-layout", str(result.package), "-"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from fixtures_pki import DEMO_SUBJECTS, free_port
+from fixtures_pki import DEMO_SUBJECTS
 
 from ctgdocs.cli import main
 from ctgdocs.exceptions import ExitCode
@@ -30,7 +31,7 @@ from signers.demo_pki import (
     load_demo_pki,
     revoke,
 )
-from signers.services import RunningServices, running_services
+from signers.services import RunningServices, listening_socket, running_services
 
 
 def _p12_cert(pki: DemoPki, sid: str) -> x509.Certificate:
@@ -69,12 +70,12 @@ def test_folder_readme_manifest_and_service_certs(demo_pki: DemoPki) -> None:
     assert eku.critical and list(eku.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
 
 
-def test_creation_is_fast(tmp_path: Path) -> None:
+def test_a_pki_for_53_signatories(tmp_path: Path) -> None:
+    """The 50-commune case: one certificate and one PKCS#12 file per signatory (its
+    creation time is measured by bench/sign.py, not asserted here)."""
     subjects = [DemoSubject(f"maire-{i}", f"Prénom{i} Nom", f"Commune {i}",
                             f"Le Maire de Commune {i}", f"m{i}@example.fr") for i in range(53)]
-    started = time.perf_counter()
     create_demo_pki(subjects, tmp_path / "pki")
-    assert time.perf_counter() - started < 10
     assert len(list((tmp_path / "pki").glob("*.p12"))) == 53
 
 
@@ -158,10 +159,11 @@ def test_demo_tsa_refuses_a_key_it_cannot_sign_with(demo_pki: DemoPki, tmp_path:
 
 
 def test_revoke_updates_crl_and_ocsp(tmp_path: Path) -> None:
-    port = free_port()
+    sock = listening_socket()  # bound before the certificates name its port
+    port = sock.getsockname()[1]
     pki = create_demo_pki(DEMO_SUBJECTS[:2], tmp_path / "pki",
                           services_url=f"http://127.0.0.1:{port}")
-    with running_services(pki.directory, port=port) as svc:
+    with running_services(pki.directory, sock=sock) as svc:
         assert _ocsp_status(pki, svc.ocsp_url, "caf-president") == ocsp.OCSPCertStatus.GOOD
         pki = revoke(pki, "caf-president")
         assert pki.revoked == ("caf-president",)
@@ -189,12 +191,15 @@ def test_cli_demo_pki_from_convention_data(root: Path, tmp_path: Path) -> None:
 
 
 def test_cli_demo_services_runs_until_interrupted(demo_pki: DemoPki) -> None:
-    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ctgdocs", "demo-services",
-                             str(demo_pki.directory), "--port", str(port)],
+                             str(demo_pki.directory), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        crl = _fetch_with_retry(f"http://127.0.0.1:{port}/crl/racine.crl")
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # the port the system gave, once it listens
+        url = re.search(r"http://127\.0\.0\.1:[0-9]+", first)
+        assert url, first
+        crl = _fetch_with_retry(f"{url.group(0)}/crl/racine.crl")
         assert x509.load_der_x509_crl(crl).issuer == load_cert(demo_pki.root_cert).subject
     finally:
         proc.send_signal(signal.SIGINT)

@@ -9,9 +9,8 @@ import itertools
 import pytest
 from pyhanko.pdf_utils import generic
 
-from signers import fastread
+from signers.speedups import fastread
 
-fastread.install_fast_string_reader()
 ORIGINAL_READ = fastread._original_read
 ORIGINAL_DECODE = fastread._original_decode
 
@@ -69,11 +68,20 @@ def test_pdfdocencoding_decodes_as_pyhanko_decodes() -> None:
         assert ours == expected, raw
 
 
-def test_installed_in_pyhankos_parser() -> None:
-    assert generic._read_string_literal_bytes is fastread.read_string_literal_bytes
-    assert generic.decode_pdfdocencoding is fastread.decode_pdfdocencoding
-    value = generic.read_object(io.BytesIO(b"(caf\\351 \\(A1\\055\\))"), None)
-    assert isinstance(value, generic.TextStringObject) and value == "café (A1-)"
+def test_pyhankos_parser_reads_through_the_patch(speedups_switch: bool) -> None:
+    """With the speed-ups applied, pyHanko's parser reads with these functions inside a
+    speed-up attempt, and with its own anywhere else; same values either way."""
+    from signers import speedups
+    from signers.speedups._patches import unpatched
+
+    if not speedups_switch:
+        pytest.skip("SIGNERS_SPEEDUPS=off")
+    assert unpatched(generic, "_read_string_literal_bytes") is ORIGINAL_READ
+    assert generic._read_string_literal_bytes is not ORIGINAL_READ  # the dispatcher
+    for where in (speedups.plain, lambda: speedups.attempt("test")):
+        with where():
+            value = generic.read_object(io.BytesIO(b"(caf\\351 \\(A1\\055\\))"), None)
+        assert isinstance(value, generic.TextStringObject) and value == "café (A1-)"
 
 
 ARRAYS: list[bytes] = [

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from ctgdocs.exceptions import DataError
+from ctgdocs.exceptions import DataError, InputError
 from ctgdocs.load import load_convention, load_convention_text
 from ctgdocs.model import Convention
 
@@ -248,13 +248,13 @@ def test_file_name_is_the_path_as_given(resources: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.yaml"
-    with pytest.raises(DataError) as info:
+    with pytest.raises(InputError) as info:
         load_convention(path)
-    assert info.value.problems == [f"{path}: no such file; check the path to the convention data"]
+    assert str(info.value) == f"{path}: no such file; check the path to the convention data"
 
 
 def test_folder_instead_of_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="is a folder"):
+    with pytest.raises(InputError, match="is a folder"):
         load_convention(tmp_path)
 
 
@@ -265,7 +265,8 @@ def test_not_utf8(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(DataError) as info:
         load_convention("latin1.yaml")
     assert info.value.problems == [
-        "latin1.yaml:3:13: not valid UTF-8 (byte 0xe9); save the file with UTF-8 encoding"]
+        "latin1.yaml:3:13: not valid UTF-8 (byte 0xe9); the file is probably Windows-1252 or "
+        "Latin-1, where it is 'é'; save the file with UTF-8 encoding"]
 
 
 @pytest.mark.parametrize("text", ["", "- a list\n", "just text\n"])
@@ -378,3 +379,140 @@ def test_pure_python_composer_gives_the_same_positions(
             load_convention(name)
         assert info.value.problems == expected, name
     assert len(load_convention(REFERENCE).communes) == 13
+
+
+# --------------------------------------------------------------------------- hostile text
+# (whole files through `ctg check` / `ctg build`: tests/test_hostile_data.py)
+
+LOADERS = [pytest.param("C", id="libyaml"), pytest.param("Python", id="pure-python")]
+
+
+@pytest.fixture(params=LOADERS)
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test runs with libyaml's parser and with PyYAML's pure-Python one."""
+    import yaml
+
+    if request.param == "Python":
+        monkeypatch.setattr("ctgdocs.load._Loader", yaml.SafeLoader)
+    return str(request.param)
+
+
+def _plain_with_positions(node, loc=(), positions=None):
+    """A PyYAML composer's tree as plain data and {path: (line, col)} (reference only:
+    no aliases, merges or nulls there)."""
+    from yaml.nodes import MappingNode, SequenceNode
+
+    positions = {} if positions is None else positions
+    positions.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, MappingNode):
+        return {k.value: _plain_with_positions(v, (*loc, k.value), positions)[0]
+                for k, v in node.value}, positions
+    if isinstance(node, SequenceNode):
+        return [_plain_with_positions(v, (*loc, i), positions)[0]
+                for i, v in enumerate(node.value)], positions
+    return node.value, positions
+
+
+@pytest.mark.parametrize("communes", [0, 50])
+def test_event_composer_matches_pyyaml_composer(communes: int, loader: str) -> None:
+    """The tree built from the parser's events has the data and positions of the tree
+    libyaml's recursive composer builds (0 = the reference convention)."""
+    import yaml
+
+    from ctgdocs import load
+
+    text = (REFERENCE.read_text(encoding="utf-8") if not communes else
+            _synthetic_module().synthetic_convention_yaml(communes, seed=5))
+    data, positions = _plain_with_positions(yaml.compose(text, Loader=yaml.CSafeLoader))
+    doc = load._parse(text)
+    assert doc.problems == []
+    assert doc.data == data
+    assert doc.values == positions
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("id: [" + "[" * 5000, "c.yaml:1:104: nested more than 100 levels deep (a convention "
+     "needs 6); check the brackets '[', '{' and the indentation"),
+    ("id: &a [x, *a]\n", "c.yaml:1:12: the alias '*a' is inside the node it repeats (a "
+     "loop); an alias may only repeat a node complete before it"),
+    ("id: &a {b: *a}\n", "c.yaml:1:12: the alias '*a' is inside the node it repeats (a "
+     "loop); an alias may only repeat a node complete before it"),
+    ("id: &a x\ntitle: &a y\n", "c.yaml:2:8: the anchor '&a' is already defined at line 1, "
+     "column 5; give each anchor its own name"),
+    ("id: *nowhere\n", "c.yaml:1:5: YAML syntax error: found undefined alias 'nowhere'; "
+     "define the anchor '&name' before using '*name'"),
+    ("id: x\ntitle: a\x00b\n", "c.yaml:2:9: the NUL character (U+0000) is not allowed in "
+     "YAML text; delete it (the file may be damaged)"),
+    ("id: Vallée\ntitle: \x85\x9f\n", "c.yaml:2:9: the control character U+009F is not "
+     "allowed in YAML text; delete it (the file may be damaged)"),
+    ("id: \ufffe\n", "c.yaml:1:5: the character U+FFFE is not allowed in YAML text; delete "
+     "it (the file may be damaged)"),
+])
+def test_hostile_text_is_a_located_problem(text: str, problem: str, loader: str) -> None:
+    with pytest.raises(DataError) as info:
+        load_convention_text(text, "c.yaml")
+    assert info.value.problems == [problem]
+
+
+def test_alias_chain_deeper_than_the_limit_points_at_the_outermost_alias(loader: str) -> None:
+    text = "a0: &a0 [x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 120))
+    with pytest.raises(DataError) as info:
+        load_convention_text(text, "c.yaml")
+    assert info.value.problems == [  # a99's list holds *a98 ... down to a0: 101 levels
+        "c.yaml:100:12: the data nests more than 100 levels deep through aliases; check the "
+        "aliases ('*name')"]
+
+
+@pytest.mark.parametrize("text", ["id: x\ntitle: a\x00b\n", "id: Vallée\ntitle: é\x07\n"])
+def test_a_character_the_parser_refuses_is_located_even_if_unforeseen(
+        text: str, loader: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were the character check to miss one, the parser's own refusal (a byte offset from
+    libyaml, a character index from PyYAML) still becomes the same located problem."""
+    import re
+
+    with pytest.raises(DataError) as expected:
+        load_convention_text(text, "c.yaml")
+    monkeypatch.setattr("ctgdocs.load._NOT_YAML", re.compile("(?!)"))
+    with pytest.raises(DataError) as info:
+        load_convention_text(text, "c.yaml")
+    assert info.value.problems == expected.value.problems
+    assert info.value.problems[0].startswith("c.yaml:2:")
+
+
+def test_aliases_and_merges_through_aliases(resources: Path, loader: str) -> None:
+    text = (resources / "minimal.yaml").read_text(encoding="utf-8")
+    text = text.replace("  steering: {members: [Caf, CCVT], frequency: une fois par an}",
+                        "  steering: &committee {members: &members [Caf, CCVT], "
+                        "frequency: une fois par an}")
+    text = text.replace("  technical: {members: [Caf, CCVT], frequency: deux fois par an}",
+                        "  technical: {<<: [*committee], members: *members, "
+                        "frequency: deux fois par an}")
+    conv = load_convention_text(text, "c.yaml")
+    assert conv.governance.technical.members == ["Caf", "CCVT"]
+    assert conv.governance.technical.frequency == "deux fois par an"
+
+
+def test_long_values_and_keys_are_clipped_in_messages() -> None:
+    key, value = "k" * 500, "v" * 500
+    with pytest.raises(DataError) as info:
+        load_convention_text(f"id: {value}\n{key}: 1\n", "c.yaml")
+    on_id = next(p for p in info.value.problems if p.startswith("c.yaml:1:5 id: "))
+    assert len(on_id) < 200 and "'" + "v" * 59 + "…'" in on_id
+    assert any(p.startswith(f"c.yaml:2:1 {'k' * 59}…: unknown key '{'k' * 59}…'; ")
+               for p in info.value.problems), info.value.problems
+
+
+def test_limits_keep_the_largest_synthetic_conventions() -> None:
+    """1,000 communes (about 50,000 values, 1.3 MB) load: the limits are far above any
+    real CTG (the largest French intercommunality has 158 communes)."""
+    text = _synthetic_module().synthetic_convention_yaml(1000, seed=1)
+    assert len(text.encode("utf-8")) < 2 * 2**20
+    assert len(load_convention_text(text, "big.yaml").communes) == 1000
+
+
+def test_no_typo_hint_for_long_words() -> None:
+    """difflib indexes the whole word: an 8 MB value would cost 300 MB for a hint."""
+    from ctgdocs.load import _close_match
+
+    assert _close_match("titel", ["id", "title"]) == "title"
+    assert _close_match("t" * 101, ["t" * 100]) is None

@@ -8,11 +8,12 @@ import pytest
 from pyhanko.pdf_utils.generic import Reference
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from signers.skelscan import (
+from signers.speedups.skelscan import (
     UNSURE,
     PrunedArray,
     PrunedDict,
     prune,
+    read_hex_string,
     repeats_value,
     scan_skeleton,
     value_span,
@@ -113,7 +114,7 @@ def test_value_span(crafted: tuple[bytes, list[int], PdfFileReader]) -> None:
 def test_same_value_bytes_share_one_parse(tmp_path: object) -> None:
     """An object rewritten with identical bytes (as each signature rewrites the
     catalog) is parsed once; its historical values are still right."""
-    from signers.refgraph import accelerate
+    from signers.speedups.refgraph import accelerate
 
     first, _ = _pdf(BODIES[:10])
     body = b"<< /Type /Catalog /Pages 2 0 R /StructTreeRoot 5 0 R >>"
@@ -158,3 +159,24 @@ def test_repeated_value_needs_a_delimited_end() -> None:
     assert not repeats_value(data, data.index(b"7 0 obj", 1), ref, b"\n12")
     assert not repeats_value(data, data.rindex(b"7 0 obj"), ref, b"\n12")
     assert not repeats_value(data, 0, Reference(8, 0), b"\n12")
+
+
+@pytest.mark.parametrize("raw", [b"<48 65\n6c6C6f>rest", b"<414>x", b"<>", b"< 4 1 >"])
+def test_fast_hex_reader_matches_pyhanko(raw: bytes) -> None:
+    from pyhanko.pdf_utils import generic
+
+    from signers.speedups._patches import unpatched
+
+    original = unpatched(generic, "read_hex_string_from_stream")
+    fast, slow = io.BytesIO(raw), io.BytesIO(raw)
+    assert read_hex_string(fast) == original(slow)
+    assert fast.tell() == slow.tell()
+
+
+def test_fast_hex_reader_rejects_garbage() -> None:
+    from pyhanko.pdf_utils.generic import PdfStreamError
+
+    with pytest.raises(PdfStreamError):
+        read_hex_string(io.BytesIO(b"<41zz>"))
+    with pytest.raises(PdfStreamError):
+        read_hex_string(io.BytesIO(b"<4142"))

@@ -1,5 +1,8 @@
 """Tampering after the fifth signature is detected, named, and leaves the five honest
-signatures intact; verdicts match pyHanko's plain per-signature validation."""
+signatures intact; verdicts match pyHanko's plain per-signature validation.
+
+``make test`` runs this module twice: with the speed-ups and with
+``SIGNERS_SPEEDUPS=off``."""
 
 from __future__ import annotations
 
@@ -20,10 +23,13 @@ from test_verify import (
     _facts,
     assert_parity,
     linear_time_equals_pyhanko,
+    speedups_only,
     world_fixture,  # noqa: F401  (the ``world`` fixture)
 )
 
 from signers.report import DocumentReport, render_table
+
+pytestmark = pytest.mark.usefixtures("speedups_switch")
 
 
 def _incremental(src: Path, dst: Path, change: str) -> Path:
@@ -225,6 +231,7 @@ def test_corrupted_signature_structure_never_crashes(world: World, tmp_path: Pat
     assert all(s.valid for s in report.signatures[:-1]), render_table(report)
 
 
+@speedups_only
 @pytest.mark.parametrize("change", ["none", "rename", "label", "text"])
 def test_untouched_signature_fields_are_left_out_of_each_step(world: World, tmp_path: Path,
                                                               change: str,
@@ -232,9 +239,9 @@ def test_untouched_signature_fields_are_left_out_of_each_step(world: World, tmp_
     """Each revision step hands pyHanko's field rules only the fields it may have
     changed; every step's facts (verdict, level, changed fields, form updates seen) are
     those of the same analysis given every field."""
-    from signers import formlist
-    from signers.diffcache import CachingDiffPolicy
-    from signers.refgraph import accelerate
+    from signers.speedups import formlist
+    from signers.speedups.diffcache import CachingDiffPolicy
+    from signers.speedups.refgraph import accelerate
 
     pdf = world.honest if change == "none" else (
         _incremental(world.honest, tmp_path / "text.pdf", "text") if change == "text"

@@ -1,5 +1,8 @@
 """verify_document and ``ctg verify`` on real multi-signature packages (real pyHanko
-signatures, local TSA/OCSP/CRL on 127.0.0.1), with pyHanko's plain validation as oracle."""
+signatures, local TSA/OCSP/CRL on 127.0.0.1), with pyHanko's plain validation as oracle.
+
+``make test`` runs this module twice: with the speed-ups (as ``ctg verify`` runs) and
+with ``SIGNERS_SPEEDUPS=off`` (pyHanko's plain path only)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixtures_pki import free_port
+from fixtures_pki import services_url
 from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfReadError
@@ -25,16 +28,22 @@ from pyhanko_certvalidator import ValidationContext
 
 from ctgdocs.cli import main
 from ctgdocs.exceptions import ExitCode
+from signers import speedups
 from signers.credentials import PemCredentials, Pkcs12Credentials
 from signers.demo_pki import DemoPki, DemoSubject, create_demo_pki, revoke
-from signers.diffcache import RevisionStep
 from signers.fields import add_signature_fields
 from signers.ltv import add_long_term_validation
 from signers.model import ExpectedSigner, FieldSpec
 from signers.report import DocumentReport, render_table
-from signers.services import RunningServices, running_services
+from signers.services import RunningServices, listening_socket, running_services
 from signers.sign import sign_field
+from signers.speedups.diffcache import RevisionStep
 from signers.verify import verify_document
+
+pytestmark = pytest.mark.usefixtures("speedups_switch")
+speedups_only = pytest.mark.skipif(
+    speedups.switched_off(), reason="SIGNERS_SPEEDUPS=off: the speed-ups' own machinery "
+    "is tested in the run with them")
 
 PEOPLE: tuple[DemoSubject, ...] = tuple(
     DemoSubject(f"maire-{town}", name, f"Commune de {town.title()}", f"Le Maire de {town}",
@@ -112,12 +121,12 @@ def make_unsigned(path: Path, fields: list[str], pages: int = 3) -> Path:
 def world_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """PKI + services + the package signed by 1…6 signatories."""
     base = tmp_path_factory.mktemp("verify")
-    port = free_port()
-    pki = create_demo_pki(PEOPLE, base / "pki", services_url=f"http://127.0.0.1:{port}")
+    sock = listening_socket()
+    pki = create_demo_pki(PEOPLE, base / "pki", services_url=services_url(sock))
     other = create_demo_pki(PEOPLE[:1], base / "other-pki",
-                            services_url=f"http://127.0.0.1:{free_port()}")
+                            services_url="http://127.0.0.1:9")  # never serves
     unsigned = make_unsigned(base / "unsigned.pdf", FIELDS)
-    with running_services(pki.directory, port=port) as services:
+    with running_services(pki.directory, sock=sock) as services:
         w = World(pki, other, services, unsigned, [], base)
         src = unsigned
         for k, field in enumerate(FIELDS[:HONEST + 1]):
@@ -148,6 +157,13 @@ def assert_parity(report: DocumentReport, pdf: Path, world: World) -> None:
 
 
 # --------------------------------------------------------------------------- honest
+
+
+def test_the_run_takes_the_path_it_says(speedups_switch: bool) -> None:
+    """With the speed-ups unless SIGNERS_SPEEDUPS=off (so that the two runs of this
+    module really compare the two paths)."""
+    assert speedups_switch == (not speedups.switched_off())
+    assert speedups.status().enabled == speedups_switch
 
 
 def test_honest_package_verifies(world: World) -> None:
@@ -232,59 +248,50 @@ def test_a_signature_is_judged_on_its_own_certificates(world: World, tmp_path: P
     assert_parity(report, pdf, world)
 
 
-def test_signatures_are_checked_concurrently(tmp_path: Path, monkeypatch) -> None:
-    """While one signature's check waits for its OCSP answer, the others go on: an OCSP
-    responder that takes 0.3 s per answer (remote ones do) receives several requests at
-    once — never more than CONCURRENT_CHECKS — and every signature still verifies."""
-    import threading
-    import time
+def test_signatures_are_checked_concurrently(world: World, monkeypatch,
+                                             speedups_switch: bool) -> None:
+    """While one signature's check waits (for its OCSP responder, a CRL, a timestamp
+    authority's certificate status), the others go on: as many checks as
+    CONCURRENT_CHECKS allows are under way at once, never more, and every signature
+    still verifies. Each check is held at its start until that many are under way: no
+    timing is involved (checks run one after another would never get there, and the
+    test would fail on its 60-second guard). On the plain path they run one at a time
+    (its difference analysis holds the event loop long enough for the others' OCSP
+    requests to time out)."""
+    import asyncio
 
     from signers import verify
-    from signers.services import make_server
 
-    port = free_port()
-    people = PEOPLE[:4]
-    pki = create_demo_pki(people, tmp_path / "pki", services_url=f"http://127.0.0.1:{port}")
-    pdf = make_unsigned(tmp_path / "unsigned.pdf", [p.id for p in people])
-    with running_services(pki.directory, port=port) as services:
-        for k, person in enumerate(people):
-            signed = tmp_path / f"signed-{k + 1}.pdf"
-            sign_field(pdf, signed, person.id,
-                       Pkcs12Credentials(pki.pkcs12(person.id), pki.passphrase),
-                       expected=_expected(person.id), tsa_url=services.tsa_url)
-            pdf = signed
+    real = verify._validate
 
-    server = make_server(pki.directory, port)
-    lock, waiting, most = threading.Lock(), [0], [0]
-    answer = server.RequestHandlerClass
+    class Gate:
+        """Holds each check until ``expect`` are under way; counts them."""
 
-    class SlowResponder(answer):  # type: ignore[misc, valid-type]
-        def do_POST(self) -> None:  # noqa: N802
-            with lock:
-                waiting[0] += 1
-                most[0] = max(most[0], waiting[0])
+        def __init__(self, expect: int) -> None:
+            self.expect, self.running, self.most = expect, 0, 0
+            self.event: asyncio.Event | None = None
+
+        async def validate(self, *args: object) -> object:
+            self.event = self.event or asyncio.Event()
+            self.running += 1
+            self.most = max(self.most, self.running)
+            if self.running >= self.expect:
+                self.event.set()
             try:
-                time.sleep(0.3)
-                super().do_POST()
+                await asyncio.wait_for(self.event.wait(), 60)
+                return await real(*args)  # type: ignore[arg-type]
             finally:
-                with lock:
-                    waiting[0] -= 1
+                self.running -= 1
 
-    server.RequestHandlerClass = SlowResponder
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        report = verify_document(pdf, trust_roots=[pki.root_cert])
-        assert report.valid and len(report.signatures) == 4, render_table(report)
-        assert most[0] == 4
-        most[0] = 0
-        monkeypatch.setattr(verify, "CONCURRENT_CHECKS", 2)
-        report = verify_document(pdf, trust_roots=[pki.root_cert])
-        assert report.valid and most[0] == 2
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    pdf = world.signed[HONEST]
+    for limit in (verify.CONCURRENT_CHECKS, 2):
+        at_once = min(limit, HONEST + 1) if speedups_switch else 1
+        gate = Gate(at_once)
+        monkeypatch.setattr(verify, "CONCURRENT_CHECKS", limit)
+        monkeypatch.setattr(verify, "_validate", gate.validate)
+        report = world.verify(pdf)
+        assert report.valid and len(report.signatures) == HONEST + 1, render_table(report)
+        assert gate.most == at_once
 
 
 def test_report_json_and_table(world: World) -> None:
@@ -448,9 +455,12 @@ def test_cli_subprocess(world: World, tmp_path: Path) -> None:
 
 def linear_time_equals_pyhanko(pdf: Path) -> None:
     """The reverse cross-reference maps and per-revision diffs of the linear-time
-    machinery are exactly pyHanko's, revision by revision."""
-    from signers.diffcache import CachingDiffPolicy
-    from signers.refgraph import ReferenceGraph, accelerate
+    machinery are exactly pyHanko's, revision by revision (checked in the run with the
+    speed-ups; with ``SIGNERS_SPEEDUPS=off`` they are not in use)."""
+    if speedups.switched_off():
+        return
+    from signers.speedups.diffcache import CachingDiffPolicy
+    from signers.speedups.refgraph import ReferenceGraph, accelerate
 
     data = pdf.read_bytes()
     ours = PdfFileReader(io.BytesIO(data), strict=False)
@@ -490,8 +500,9 @@ def _facts(step: RevisionStep) -> tuple[object, ...]:
     return (step.suspicious, step.level, step.changed_fields, step.updates, step.dss)
 
 
+@speedups_only
 def test_shared_prefix_digests_are_pyhankos(world: World, tmp_path: Path) -> None:
-    from signers.digests import prime_digests
+    from signers.speedups.digests import prime_digests
     from signers.verify import _collect
 
     lta = archive(world, world.signed[2], tmp_path / "lta.pdf")  # with document timestamps
@@ -505,8 +516,9 @@ def test_shared_prefix_digests_are_pyhankos(world: World, tmp_path: Path) -> Non
                 reference.external_md_algorithm: reference.compute_digest()}
 
 
+@speedups_only
 def test_irregular_byte_ranges_are_left_to_pyhanko(world: World) -> None:
-    from signers.digests import prime_digests
+    from signers.speedups.digests import prime_digests
     from signers.verify import _collect
 
     data = world.honest.read_bytes()
@@ -521,6 +533,7 @@ def test_irregular_byte_ranges_are_left_to_pyhanko(world: World) -> None:
     assert not third.external_digests
 
 
+@speedups_only
 def test_linear_time_machinery_matches_pyhanko(world: World, tmp_path: Path) -> None:
     linear_time_equals_pyhanko(world.signed[HONEST])
     linear_time_equals_pyhanko(archive(world, world.signed[2], tmp_path / "lta.pdf"))
@@ -545,11 +558,12 @@ def test_expected_signers_from_convention_data(root: Path) -> None:
     assert expected[0].label == first.capacity
 
 
+@speedups_only
 def test_lock_checks_are_pyhankos() -> None:
     from pyhanko.pdf_utils.generic import ByteStringObject, TextStringObject
     from pyhanko.sign.fields import FieldMDPAction, FieldMDPSpec
 
-    from signers.diffcache import _is_locked
+    from signers.speedups.diffcache import _is_locked
 
     names = ["a", "b", "a.b", "a.b.c", "ab", "a.bc", ".a", "a.", "", "x.y", "b.a", "a..b"]
     scopes: list[list[object] | None] = [
@@ -570,8 +584,9 @@ def test_lock_checks_are_pyhankos() -> None:
                 assert ours == expected, (action, fields, name)
 
 
+@speedups_only
 def test_trailer_lookups_are_pyhankos(world: World) -> None:
-    from signers.refgraph import accelerate
+    from signers.speedups.refgraph import accelerate
 
     def lookup(reader: PdfFileReader, key: str, revision: int | None) -> object:
         try:
@@ -590,12 +605,13 @@ def test_trailer_lookups_are_pyhankos(world: World) -> None:
     assert ours.security_handler is None and ours.encrypt_dict is None
 
 
+@speedups_only
 def test_field_list_is_read_incrementally(world: World, monkeypatch) -> None:
     """Each revision step reads again only the fields the revision writes (with the same
     verdicts as pyHanko: ``linear_time_equals_pyhanko`` and the tamper tests)."""
-    from signers import formlist
-    from signers.diffcache import CachingDiffPolicy
-    from signers.refgraph import accelerate
+    from signers.speedups import formlist
+    from signers.speedups.diffcache import CachingDiffPolicy
+    from signers.speedups.refgraph import accelerate
 
     reads: list[int] = []
     original = formlist._raw_field

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -197,6 +198,7 @@ def serve(settings: CircuitSettings, *, announce: Any = None) -> None:
     socket is bound here (port 0: any free port) and its URL announced on stdout."""
     import uvicorn
 
+    _log_with_time()
     app = create_app(settings)
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -211,7 +213,37 @@ def serve(settings: CircuitSettings, *, announce: Any = None) -> None:
     (announce or _announce)(url)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
                             timeout_graceful_shutdown=10, server_header=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again
+    # with the handler found at start: ours ends the command normally (exit 0).
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except (_Stop, KeyboardInterrupt):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+    log.info("circuit service stopped")
+
+
+class _Stop(Exception):
+    """SIGTERM after the graceful shutdown."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stop
+
+
+def _log_with_time() -> None:
+    """The service's own lines (one per request, timings, mails) at INFO with the time,
+    on stderr; the rest stays as the command line configured it."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("ctgdocs.circuit", "signers.circuit"):
+        logger = logging.getLogger(name)
+        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _announce(url: str) -> None:

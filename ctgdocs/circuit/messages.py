@@ -10,6 +10,7 @@ MESSAGES: dict[str, str] = {
     # 404 / 410
     "unknown-link": "Ce lien n'est pas (ou plus) valable. Il a peut-être expiré avec le "
                     "circuit ou été remplacé : demandez un nouveau lien au coordinateur.",
+    "unknown-head": "Cette version du document n'existe pas dans le circuit.",
     "unknown-session": "Cette session de signature n'existe pas. Relancez la signature.",
     "unknown-circuit": "Ce circuit de signature n'existe pas. Vérifiez son identifiant.",
     "unknown-slot": "Ce signataire ne fait pas partie du circuit. Vérifiez son "

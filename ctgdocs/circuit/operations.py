@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..exceptions import CircuitError, InputError
+from ..signatories import CIRCUIT_SIGNERS
 from .mails import coordinator_link, signatory_link
 
 if TYPE_CHECKING:
@@ -25,8 +26,9 @@ PARIS = ZoneInfo("Europe/Paris")
 DEFAULT_DAYS = 30
 SIGNED_NAME = "convention-signee.pdf"
 """File name of the exported document."""
-SIGNERS_NAME = "signataires.json"
-"""File name of the exported expected signers (``build.json``'s ``fields`` format)."""
+SIGNERS_NAME = CIRCUIT_SIGNERS
+"""File name of the exported expected signers (``build.json``'s ``fields`` format), which
+``ctg verify`` reads beside the PDF."""
 
 
 @dataclass(frozen=True)

@@ -39,18 +39,22 @@ def stamp_text(name: str, capacity: str | None, when: dt.datetime, seal: bool
     """The stamp lines of a signature the server finishes, as ``ctg sign`` writes them."""
     from signers.stamp import stamp_lines
 
-    return stamp_lines(name, capacity, when, seal=seal)
+    from ..wording import STAMP_WORDING
+
+    return stamp_lines(name, capacity, when, seal=seal, wording=STAMP_WORDING)
 
 
 def make_engine(settings: CircuitSettings, *, clock: Any = None, checker: Any = None,
                 migrate: bool = True) -> CircuitEngine:
     """The engine on the settings' store, secret, trust anchors and TSA."""
+    from signers import speedups
     from signers.circuit.acceptance import CheckLimits
     from signers.circuit.engine import CircuitEngine, EngineConfig
     from signers.circuit.sandbox import ProcessChecker
     from signers.circuit.store import open_store
     from signers.exceptions import SignersError
 
+    speedups.enable()  # as ctg sign and ctg verify (unless SIGNERS_SPEEDUPS=off)
     try:
         store = open_store(settings.store, migrate=migrate)
         secret = settings.secret_bytes()

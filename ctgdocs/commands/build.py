@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import ExitCode
+from ..paths import TEMPLATES_DIR
+from ..pipeline.checks import check_converter_url, check_jobs, check_timeout
 
 
 def register(sub: Any) -> None:
@@ -18,45 +24,48 @@ def register(sub: Any) -> None:
     p.add_argument("data", type=Path, help="convention YAML file")
     p.set_defaults(run=run_check)
 
-    p = sub.add_parser("build", help="build the convention package (PDF/A with signature "
-                       "fields)", description="Render the convention and one annex per "
-                       "commune, convert them to PDF/A with LibreOffice, merge them and add "
-                       "one empty signature field per signatory. Unchanged parts are reused.")
+    p = sub.add_parser(
+        "build", help="build the convention package (PDF/A with signature fields)",
+        description="Render the convention and one annex per commune, convert them to "
+        "PDF/A with LibreOffice, merge them and add one empty signature field per "
+        "signatory. Unchanged parts are reused. With --watch, ctg stays in the foreground "
+        "and builds again each time DATA or a template is saved, LibreOffice kept warm in "
+        "between; Ctrl-C (or SIGTERM) stops it, exit code 130. No process started by "
+        "ctg build keeps running after it returns.")
     p.add_argument("data", type=Path, help="convention YAML file")
     p.add_argument("-o", "--output", type=Path, default=Path("output"), metavar="DIR",
                    help="output root; the package goes to DIR/<convention-id>/ "
                    "(default: output)")
-    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=_checked(int, check_jobs,
+                                                 "a number of workers (1 or more)"),
+                   default=None, metavar="N",
                    help="parallel LibreOffice workers (default: one per CPU)")
-    p.add_argument("--converter", default=None, metavar="URL",
+    p.add_argument("--converter", type=_converter_url, default=None, metavar="URL",
                    help="use a running unoserver, e.g. unoserver://127.0.0.1:2003 "
                    "(default: local LibreOffice)")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+    p.add_argument("--timeout", type=_checked(float, check_timeout,
+                                              "a number of seconds above 0"),
+                   default=120.0, metavar="S",
                    help="kill a conversion that takes longer than S seconds (default: 120)")
     p.add_argument("--templates", type=Path, default=None, metavar="DIR",
                    help="folder with convention.docx and annexe-commune.docx "
                    "(default: the shipped templates)")
-    p.add_argument("--force", action="store_true", help="rebuild every part")
+    p.add_argument("--force", action="store_true",
+                   help="convert every part again (with --watch: the first build only)")
     p.add_argument("--seal-field", action="store_true",
                    help="also add an invisible field 'cachet-caf' so that the Caf can seal "
                    "(certify) the package before the signatories sign (ctg seal)")
-    p.add_argument("--no-server", action="store_true",
-                   help="build in this process and start no build server (same as "
-                   "CTGDOCS_SERVER=off); see `ctg server --help`")
+    p.add_argument("--watch", action="store_true",
+                   help="stay in the foreground: build now, then again each time DATA or a "
+                   "template is saved (an error is printed and the watch goes on); "
+                   "LibreOffice is started once and kept warm; Ctrl-C stops")
+    p.add_argument("--debounce", type=_checked(float, _debounce,
+                                               "a number of seconds from 0 to 60"),
+                   default=None, metavar="S",
+                   help="with --watch: seconds the files must stay unchanged after a save "
+                   "before the build starts, so that a burst of saves gives one build "
+                   "(default: 0.1)")
     p.set_defaults(run=run_build)
-
-    p = sub.add_parser(
-        "server", help="status or stop of the build server that keeps LibreOffice warm",
-        description="After a build, `ctg build` leaves a build server running for this "
-        "user: Python with its libraries loaded and LibreOffice started, so that the next "
-        "rebuild takes a fraction of a second. It serves only this user, builds exactly as "
-        "`ctg build` does, and stops after 15 idle minutes (CTGDOCS_SERVER_IDLE seconds). "
-        "CTGDOCS_SERVER=off or `ctg build --no-server` disables it.")
-    p.add_argument("action", choices=["start", "status", "stop"],
-                   help="start: start one now (e.g. before an editing session) and wait "
-                   "until it is warm; status: say whether one runs and what it holds; "
-                   "stop: stop it")
-    p.set_defaults(run=run_server)
 
     p = sub.add_parser("check-templates", help="check the Word templates for tag errors "
                        "and undeclared variables")
@@ -77,37 +86,59 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    """``ctg build DATA``: answered at once when up to date, else by the build server
-    when one runs, else here (and a server is started for the next time)."""
-    from .. import server
-    from ..build import TEMPLATES_DIR, BuildOptions, quick_result
+    """``ctg build DATA [--watch]``."""
+    from ..build import BuildOptions
 
+    if args.debounce is not None and not args.watch:
+        print("ctg: error: --debounce goes with --watch", file=sys.stderr)
+        return ExitCode.USAGE
     options = BuildOptions(output_root=args.output, templates=args.templates or TEMPLATES_DIR,
                            jobs=args.jobs, converter=args.converter, timeout=args.timeout,
                            force=args.force, seal_field=args.seal_field)
-    use_server = args.converter is None and not args.no_server and server.enabled()
-    # build_package checks "up to date" itself; check first only to skip the server
-    result = quick_result(args.data, options) if use_server else None
-    if result is None and use_server:
-        code = server.build_remotely(args.argv)
-        if code is not None:
-            return code
-    if result is None:
+    with _interruptible():
+        if args.watch:
+            return _watch(args.data, options, args.debounce)
         from ..build import build_package
 
         with _progress_bar() as tick:
             result = build_package(args.data, options, progress=tick)
-        if use_server and not result.up_to_date:
-            server.spawn()
+    _print_result(result)
+    return ExitCode.OK
+
+
+def _watch(data: Path, options: Any, debounce: float | None) -> int:
+    """``ctg build --watch``: until interrupted (KeyboardInterrupt: exit 130)."""
+    from ..pipeline.watch import QUIET, watch
+
+    print(f"ctg: watching {data} and the templates in {options.templates}; Ctrl-C stops",
+          file=sys.stderr, flush=True)
+    watch(data, options, _print_result, _print_error,
+          quiet=QUIET if debounce is None else debounce)
+    return ExitCode.OK
+
+
+def _print_result(result: Any) -> None:
     state = "up to date" if result.up_to_date else f"{result.converted} part(s) converted"
     print(f"{result.package}\n  {result.pages} pages, {len(result.parts)} parts ({state}), "
-          f"{result.signatories} signature fields, {result.seconds:.1f} s")
-    return ExitCode.OK
+          f"{result.signatories} signature fields, {result.seconds:.1f} s", flush=True)
+
+
+def _print_error(exc: Exception) -> None:
+    """An error during ``--watch``, as ``ctg`` prints it when it ends a command."""
+    if isinstance(exc, OSError):
+        print(f"ctg: error: {exc.filename or ''}: {exc.strerror or exc}; check the path, "
+              "its permissions and the free disk space", file=sys.stderr, flush=True)
+        return
+    print(f"ctg: error: {exc}", file=sys.stderr)
+    problems = getattr(exc, "problems", None)
+    if problems and problems != [str(exc)]:
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 def run_check_templates(args: argparse.Namespace) -> int:
     """``ctg check-templates [DIR]``."""
-    from ..build import TEMPLATES_DIR
     from ..templates_check import check_templates
 
     directory = args.directory or TEMPLATES_DIR
@@ -121,6 +152,55 @@ def run_check_templates(args: argparse.Namespace) -> int:
         return ExitCode.TEMPLATE_ERROR
     print(f"{directory}: templates OK")
     return ExitCode.OK
+
+
+def _checked(kind: Callable[[str], Any], check: Callable[[Any], Any], what: str
+             ) -> Callable[[str], Any]:
+    """An argparse type: ``check(kind(text))``; a ValueError is a usage error (exit 2)
+    saying that ``text`` is not ``what``."""
+    def parse(text: str) -> Any:
+        try:
+            return check(kind(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _debounce(seconds: float) -> float:
+    if not 0 <= seconds <= 60:
+        raise ValueError(seconds)
+    return seconds
+
+
+def _converter_url(text: str) -> str:
+    try:
+        return check_converter_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("converter: ")) from None
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM stops a build as Ctrl-C does (KeyboardInterrupt: LibreOffice stopped,
+    nothing half-written, exit 130); a second signal while it stops is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not stopping:
+            stopping.append(signum)
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _progress_bar:  # noqa: N801 - used as a context manager function
@@ -142,22 +222,3 @@ class _progress_bar:  # noqa: N801 - used as a context manager function
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def run_server(args: argparse.Namespace) -> int:
-    """``ctg server status|stop``."""
-    from .. import server
-
-    if args.action == "start":
-        problem = server.start_and_wait()
-        if problem:
-            print(f"ctg: error: {problem}", file=sys.stderr)
-            return ExitCode.INTERNAL_ERROR
-        return server.remote({"command": "status"}) or ExitCode.OK
-    code = server.remote({"command": args.action})
-    if code is None:
-        print("no build server runs for this user and installation")
-        return ExitCode.OK
-    if args.action == "stop":
-        print("build server stopped")
-    return code

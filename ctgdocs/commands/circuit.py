@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CircuitError, ExitCode
+from .sign import add_credential_arguments
 
 if TYPE_CHECKING:
     from signers.circuit.engine import CircuitEngine
@@ -123,19 +124,8 @@ def _sign_remote(sub: Any) -> None:
                        "confirmation, then sign with your key (PKCS#12, PEM or a card "
                        "through PKCS#11): the key never leaves this machine.")
     p.add_argument("link", help="your personal link (…/s/<token>)")
-    c = p.add_argument_group("credentials (one of PKCS#12, PEM, PKCS#11), as for ctg sign")
-    c.add_argument("--pkcs12", type=Path, help="PKCS#12 file (.p12/.pfx)")
-    c.add_argument("--key", type=Path, help="PEM private key (with --chain)")
-    c.add_argument("--chain", type=Path, help="PEM certificates, signer's first")
-    c.add_argument("--passphrase-env", metavar="VAR", help="passphrase from this variable")
-    c.add_argument("--passphrase-file", type=Path, help="passphrase from this file")
-    c.add_argument("--pkcs11-module", type=Path, help="PKCS#11 module (.so)")
-    c.add_argument("--token-label", help="PKCS#11 token label")
-    c.add_argument("--key-label", help="label of the key on the token")
-    c.add_argument("--key-id", help="CKA_ID of the key on the token (hex)")
-    c.add_argument("--cert-label", help="label of the certificate (default: the key's)")
-    c.add_argument("--pin-env", metavar="VAR", help="token PIN from this variable")
-    c.add_argument("--pin-file", type=Path, help="token PIN from this file")
+    add_credential_arguments(p, "credentials (one of PKCS#12, PEM, PKCS#11), as for "
+                                "ctg sign")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--wait", type=float, default=300, metavar="SECONDS",
                    help="keep retrying while others sign, for at most this long "

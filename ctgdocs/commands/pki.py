@@ -8,6 +8,8 @@ from typing import Any
 
 from signers.model import DEFAULT_SERVICES_URL
 
+from ..exceptions import ExitCode, InputError
+
 
 def register(sub: Any) -> None:
     """Add the demonstration PKI subcommands to ``sub``."""
@@ -28,7 +30,8 @@ def register(sub: Any) -> None:
                        "demonstration PKI on 127.0.0.1 until Ctrl-C")
     s.add_argument("pki", help="the demonstration PKI folder")
     s.add_argument("--port", type=int, default=None,
-                   help="TCP port (default: the one in the certificates)")
+                   help="TCP port (default: the one in the certificates; 0: any "
+                   "free port, printed at start)")
     s.set_defaults(run=run_demo_services)
 
 
@@ -44,7 +47,7 @@ def run_demo_pki(args: argparse.Namespace) -> int:
                           services_url=args.services_url)
     print(f"{pki.directory}: {len(pki.subjects)} demonstration certificates "
           f"(PKCS#12 passphrase: {pki.passphrase}; see README.txt)")
-    return 0
+    return ExitCode.OK
 
 
 def run_demo_revoke(args: argparse.Namespace) -> int:
@@ -55,30 +58,34 @@ def run_demo_revoke(args: argparse.Namespace) -> int:
     except (KeyError, FileNotFoundError) as e:
         print(f"ctg: error: {args.subject}: no such certificate in {args.pki} ({e})",
               file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     print(f"{args.subject}: revoked (CRL rewritten, OCSP answers 'revoked')")
-    return 0
+    return ExitCode.OK
 
 
 def run_demo_services(args: argparse.Namespace) -> int:
     """``ctg demo-services DIR [--port N]``: foreground until Ctrl-C."""
     from signers.demo_pki import load_demo_pki
-    from signers.services import serve
+    from signers.services import make_server
 
     try:
         pki = load_demo_pki(args.pki)
     except FileNotFoundError as e:
-        print(f"ctg: error: {e}", file=sys.stderr)
-        return 2
-    port = args.port or int(pki.services_url.rsplit(":", 1)[1])
-    print(f"demonstration services on http://127.0.0.1:{port} (tsa, ocsp, crl); "
-          "Ctrl-C to stop", file=sys.stderr)
+        raise InputError(f"{args.pki}: not a demonstration PKI folder ({e.strerror}: "
+                         f"{e.filename}); create one with ctg demo-pki") from e
+    port = args.port if args.port is not None else int(pki.services_url.rsplit(":", 1)[1])
     try:
-        serve(pki.directory, port=port)
-    except KeyboardInterrupt:
-        return 0
+        server = make_server(pki.directory, port)
     except OSError as e:
         print(f"ctg: error: cannot listen on 127.0.0.1:{port} ({e.strerror}); "
               "choose another --port", file=sys.stderr)
-        return 2
-    return 0
+        return ExitCode.USAGE
+    print(f"demonstration services on http://127.0.0.1:{server.server_address[1]} "
+          "(tsa, ocsp, crl); Ctrl-C to stop", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        return ExitCode.OK
+    finally:
+        server.server_close()
+    return ExitCode.OK

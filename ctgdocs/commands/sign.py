@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from signers.exceptions import SigningRefused
 from signers.model import ExpectedSigner
 
+from ..exceptions import ExitCode
 from ..signatories import SEAL_FIELD
 
 if TYPE_CHECKING:  # pyHanko is slow to import: the handlers import it when they run
@@ -37,7 +38,22 @@ def register(sub: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    c = p.add_argument_group("credentials (one of PKCS#12, PEM, PKCS#11)")
+    add_credential_arguments(p)
+    p.add_argument("--tsa", metavar="URL", help="RFC 3161 timestamp service (PAdES B-T); "
+                   "without it the signature is only B-B")
+    p.add_argument("--data", type=Path, help="convention YAML giving the expected signer "
+                   "(default: build.json next to the package)")
+    p.add_argument("--trust", type=Path, action="append", default=[],
+                   help="trust anchor (PEM) the earlier signatures must chain to")
+    p.add_argument("-o", "--output", type=Path,
+                   help="signed file (default: sign the package in place)")
+
+
+def add_credential_arguments(p: argparse.ArgumentParser, title: str = "") -> None:
+    """The credential options (PKCS#12, PEM, PKCS#11) that
+    :func:`credentials_from_args` reads; ``ctg sign``, ``ctg seal`` and ``ctg
+    sign-remote`` share them."""
+    c = p.add_argument_group(title or "credentials (one of PKCS#12, PEM, PKCS#11)")
     c.add_argument("--pkcs12", type=Path, help="PKCS#12 file (.p12/.pfx)")
     c.add_argument("--key", type=Path, help="PEM private key (with --chain)")
     c.add_argument("--chain", type=Path, help="PEM certificates, signer's first")
@@ -50,14 +66,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     c.add_argument("--cert-label", help="label of the certificate (default: the key's)")
     c.add_argument("--pin-env", metavar="VAR", help="token PIN from this variable")
     c.add_argument("--pin-file", type=Path, help="token PIN from this file")
-    p.add_argument("--tsa", metavar="URL", help="RFC 3161 timestamp service (PAdES B-T); "
-                   "without it the signature is only B-B")
-    p.add_argument("--data", type=Path, help="convention YAML giving the expected signer "
-                   "(default: build.json next to the package)")
-    p.add_argument("--trust", type=Path, action="append", default=[],
-                   help="trust anchor (PEM) the earlier signatures must chain to")
-    p.add_argument("-o", "--output", type=Path,
-                   help="signed file (default: sign the package in place)")
 
 
 def credentials_from_args(args: argparse.Namespace) -> Credentials:
@@ -131,12 +139,16 @@ def _trust(paths: list[Path]) -> list[Any]:
 def run_sign(args: argparse.Namespace) -> int:
     """``ctg sign PACKAGE --as SIGNATORY …``."""
     from signers.sign import sign_field
+
+    from ..wording import STAMP_WORDING
+
+    _start(args)
     expected = expected_signer(args.package, args.signatory, args.data)
     result = sign_field(args.package, args.output or args.package, args.signatory,
                         credentials_from_args(args), expected=expected, tsa_url=args.tsa,
-                        trust_roots=_trust(args.trust))
+                        trust_roots=_trust(args.trust), wording=STAMP_WORDING)
     _report(result)
-    return 0
+    return ExitCode.OK
 
 
 def run_seal(args: argparse.Namespace) -> int:
@@ -144,15 +156,33 @@ def run_seal(args: argparse.Namespace) -> int:
     from signers.sign import seal_package
 
     from ..signatories import expected_for_package
+    from ..wording import SEAL_REASON, STAMP_WORDING
 
+    _start(args)
     everyone = expected_for_package(args.package, args.data, seal_field=True) or []
     expected = next((s for s in everyone if s.field == args.field), None)
     result = seal_package(args.package, args.output or args.package,
                           credentials_from_args(args), field=args.field,
                           expected=expected, tsa_url=args.tsa,
-                          trust_roots=_trust(args.trust))
+                          trust_roots=_trust(args.trust), reason=SEAL_REASON,
+                          wording=STAMP_WORDING)
     _report(result)
-    return 0
+    return ExitCode.OK
+
+
+def _start(args: argparse.Namespace) -> None:
+    """Turn the speed-ups on (unless SIGNERS_SPEEDUPS=off), then refuse a package that
+    is missing or not a readable PDF, and an output that is a directory, before any
+    passphrase or PIN is asked for."""
+    from signers import speedups
+    from signers.document import read_pdf
+    from signers.exceptions import FileAccessError
+
+    speedups.enable()
+    read_pdf(args.package, SigningRefused)
+    if args.output is not None and args.output.is_dir():
+        raise FileAccessError(f"{args.output}: is a directory; give the path of the "
+                              "signed file to write")
 
 
 def _report(result: SignResult) -> None:

@@ -32,12 +32,12 @@ __all__ = [
 ]
 
 
-def _local_converter(jobs: int | None, timeout: float) -> Converter:
-    """UNO-driven workers; ``soffice --convert-to`` batches when ``uno`` is missing or
-    ``CTGDOCS_CONVERT_MODE=cli``."""
+def _local_converter(jobs: int | None, timeout: float, mode: str | None) -> Converter:
+    """UNO-driven workers; ``soffice --convert-to`` batches when ``mode`` (default:
+    ``CTGDOCS_CONVERT_MODE``) is ``cli`` or ``uno`` is missing."""
     from ctgdocs.convert.cli_batch import CliConverter
 
-    if os.environ.get("CTGDOCS_CONVERT_MODE", "uno") == "cli":
+    if (mode or os.environ.get("CTGDOCS_CONVERT_MODE", "uno")) == "cli":
         return CliConverter(workers=jobs, timeout=timeout)
     if find_spec("uno") is None:  # Python without Debian's python3-uno
         log.info("no uno module: converting with soffice --convert-to")
@@ -48,15 +48,17 @@ def _local_converter(jobs: int | None, timeout: float) -> Converter:
 
 
 def make_converter(url: str | None = None, *, jobs: int | None = None,
-                   timeout: float = 120.0) -> Converter:
+                   timeout: float = 120.0, mode: str | None = None) -> Converter:
     """A converter: local LibreOffice workers (``url=None``; ``jobs`` workers, default
     one per CPU) or the unoserver at ``url="unoserver://host:port"`` (``jobs``
     parallel requests). ``timeout`` bounds the start-up and each document, in seconds.
+    ``mode`` chooses how local LibreOffice is driven: ``"uno"`` (warm workers) or
+    ``"cli"`` (``soffice --convert-to``); default: ``CTGDOCS_CONVERT_MODE``, else uno.
 
     Raises :class:`~ctgdocs.exceptions.MissingDependencyError` when local LibreOffice
     is missing, :class:`~ctgdocs.exceptions.ConversionError` for a bad ``url``."""
     if url is None:
-        return _local_converter(jobs, timeout)
+        return _local_converter(jobs, timeout, mode)
     from ctgdocs.convert.remote import DEFAULT_PORT, UnoserverConverter
 
     parts = urlsplit(url)

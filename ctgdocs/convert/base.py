@@ -75,6 +75,12 @@ class Converter(Protocol):
         (``close`` waits for them and cleans up)."""
         ...
 
+    def restart_failed(self) -> list[str]:
+        """Between two uses of a converter kept warm: start a new process in place of
+        each one that failed to start or has exited; return why those that failed to
+        start failed."""
+        ...
+
     def close(self) -> None:
         """Release every process and temporary folder this converter holds."""
         ...

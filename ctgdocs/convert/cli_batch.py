@@ -99,6 +99,10 @@ class CliConverter:
     def stop_soon(self) -> None:
         """Nothing to do: no process outlives a ``convert`` call."""
 
+    def restart_failed(self) -> list[str]:
+        """Nothing to restart: no process is kept between calls."""
+        return []
+
     def close(self) -> None:
         """Nothing to release between calls."""
 

@@ -160,17 +160,11 @@ class LocalConverter:
 
     def restart_failed(self) -> list[str]:
         """Start a new worker in place of each one that failed to start or has exited (the
-        new ones warm up meanwhile); return why those that failed to start failed."""
-        failed = [w for w in self._pool if not w.usable]
-        reasons = []
-        for worker in failed:
-            error = worker.ready.exception() if worker.ready.done() else None
-            if error is not None:
-                output = getattr(error, "output", "")
-                reasons.append(f"{error}" + (f"\n{tail(output, 5)}" if output.strip() else ""))
-        if failed and self._executor is not None:
-            self._start(warm_up=True)
-        return reasons
+        new ones warm up meanwhile: call it between two uses of a converter kept warm);
+        return why those that failed to start failed (each is also logged)."""
+        if self._executor is None:
+            return []
+        return self._start(warm_up=True)
 
     def set_workers(self, workers: int) -> None:
         """Use ``workers`` processes from now on: if started, start the missing ones now
@@ -182,12 +176,20 @@ class LocalConverter:
             self._pool.pop().close()
         self._start(warm_up=True)
 
-    def _start(self, warm_up: bool) -> None:
+    def _start(self, warm_up: bool) -> list[str]:
+        """Start workers up to :attr:`workers`, in place of those no longer usable; why
+        those that failed to start failed (logged: nothing else would report it)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(2 * self.workers, "ctgdocs-lo")
+        reasons = [reason for w in self._pool if not w.usable
+                   and (reason := _start_failure(w)) is not None]
+        for reason in reasons:
+            log.warning("a LibreOffice worker failed to start; another one is starting: %s",
+                        reason)
         self._pool[:] = [w for w in self._pool if w.usable or _discard(w)]
         while len(self._pool) < self.workers:
             self._pool.append(self._launch(self._executor, warm_up))
+        return reasons
 
     def _launch(self, executor: ThreadPoolExecutor, warm_up: bool) -> _Worker:
         profile = acquire_profile(self.program)
@@ -250,8 +252,11 @@ class LocalConverter:
             self._feed(jobs, run)
             while run.running:
                 run.handle(_next_event(run, threads))
-        except BaseException:  # a bad job, progress() raised, Ctrl-C
+        except BaseException as exc:  # a bad job, progress() raised, Ctrl-C
             run.stop.set()
+            if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: stop now, not after
+                for worker in self._pool:       # the documents under way
+                    worker.office.kill()
             wait(threads)
             remove_outputs(run.written)
             raise
@@ -336,6 +341,16 @@ def _get_ready(office: Office, timeout: float, warm_up: bool) -> None:
     office.connect(timeout)
     if warm_up:
         office.warm_up(timeout)
+
+
+def _start_failure(worker: _Worker) -> str | None:
+    """Why ``worker`` failed to start (with the end of what LibreOffice printed), if it
+    did."""
+    error = worker.ready.exception() if worker.ready.done() else None
+    if error is None:
+        return None
+    output = getattr(error, "output", "")
+    return f"{error}" + (f"\n{tail(output, 5)}" if output.strip() else "")
 
 
 def _discard(worker: _Worker) -> bool:

@@ -76,6 +76,10 @@ class UnoserverConverter:
     def stop_soon(self) -> None:
         """Nothing to do: the unoserver is not ours to stop."""
 
+    def restart_failed(self) -> list[str]:
+        """Nothing to restart: no process is kept between calls."""
+        return []
+
     def close(self) -> None:
         """Nothing to release: every request has its own connection."""
 

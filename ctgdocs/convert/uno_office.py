@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ctgdocs.convert.base import PDF_EXPORT_FILTER, PDFA_VERSION, WORD_IMPORT_FILTER
+from ctgdocs.runner import kill_group
 
 #: soffice.bin exits with this status after creating a new profile: start it again.
 RESTART_STATUS = 81
@@ -205,11 +206,9 @@ class Office:
         self.kill()
 
     def kill(self) -> None:
-        """Kill the office and anything it started (its process group)."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Kill the office and anything it started (its process group), and wait until
+        they are gone."""
+        kill_group(self.proc)
 
     def request_stop(self) -> None:
         """Ask the office to quit (SIGTERM: it shuts down in a few milliseconds)."""

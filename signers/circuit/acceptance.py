@@ -13,11 +13,12 @@ extend. Only what is new is checked in full (the head was accepted before):
    aside), in the slot's pre-existing field; no earlier signature replaced; no new
    signature field but a document timestamp's;
 4. **nothing else changed**: each new revision, judged by pyHanko's difference analysis
-   against the one before (:class:`~signers.diffcache.CachingDiffPolicy`, the standard
-   policy's verdicts), is the signature's (form filling of that one field), validation
-   data (DSS) or a document timestamp; no earlier signature's FieldMDP lock nor the
-   certification's DocMDP permission is broken; a new certification is refused when
-   the document is already signed or when it would forbid the signatures to come;
+   against the one before (:mod:`signers.revisions`: the standard policy's verdicts,
+   through the speed-ups when they are on), is the signature's (form filling of that
+   one field), validation data (DSS) or a document timestamp; no earlier signature's
+   FieldMDP lock nor the certification's DocMDP permission is broken; a new
+   certification is refused when the document is already signed or when it would
+   forbid the signatures to come;
 5. **the right person**: the certificate matches the slot's expected signer
    (:func:`signers.identity.match_signer`) and is a signing certificate (nonRepudiation,
    or digitalSignature for an organisation seal);
@@ -26,7 +27,8 @@ extend. Only what is new is checked in full (the head was accepted before):
    (if any) valid and trusted, each document timestamp valid and trusted.
 
 Every refusal is a :class:`~signers.circuit.errors.Refused` (or :class:`TooLarge`)
-carrying a stable code.
+carrying a stable code. With the speed-ups (:mod:`signers.speedups`), a refusal or a
+failure of theirs is checked again on pyHanko's plain path before it counts.
 """
 
 from __future__ import annotations
@@ -62,9 +64,11 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
-from ..diffcache import CachingDiffPolicy, RevisionStep
+from .. import speedups as _speedups
+from ..document import one_line
 from ..identity import identity_of, match_signer
 from ..model import ExpectedSigner
+from ..revisions import PlainRevisions, Revisions
 from .errors import Refused, TooLarge
 from .records import Acceptance
 
@@ -115,16 +119,38 @@ class CheckRequest:
     """Bounds."""
     fetching: bool = True
     """Fetch revocation information (OCSP, CRLs) from the network."""
+    speedups: bool | None = None
+    """Check with :mod:`signers.speedups` (``True``), on pyHanko's plain path only
+    (``False``), or as the checking process's switch says (``None``); the engine passes
+    its own process's switch to the worker."""
 
 
 def check_revision(request: CheckRequest) -> Acceptance:
     """Judge ``request.candidate``; return what was accepted or raise :class:`Refused`
     (or :class:`TooLarge`) with the rule broken."""
     prescan(request.candidate, request.head_size, request.limits)
-    reader = _open(request.candidate)
+    if _speedups.wanted(request.speedups):
+        with _speedups.attempt("acceptance check") as attempt:
+            try:
+                accepted: Acceptance | None = _check(request, fast=True)
+            except Exception as exc:  # noqa: BLE001 - the plain path decides
+                log.info("refused or failed with the speed-ups (%s); checking again on "
+                         "pyHanko's plain path", one_line(exc))
+                accepted = None
+        if accepted is not None and not attempt.failed:
+            return accepted
+        if attempt.failed:
+            log.warning("a speed-up failed (%s); checking again on pyHanko's plain path",
+                        attempt.failures[0])
+    with _speedups.plain():
+        return _check(request, fast=False)
+
+
+def _check(request: CheckRequest, *, fast: bool) -> Acceptance:
+    reader = _open(request.candidate, fast)
     new_revisions = _check_structure(reader, request)
     signature, stamps, earlier = _new_signatures(reader, request)
-    _check_changes(reader, request, signature, stamps, earlier, new_revisions)
+    _check_changes(reader, request, signature, stamps, earlier, new_revisions, fast)
     cert = signature.signer_cert
     match = _check_identity(cert, request)
     return asyncio.run(_check_validity(signature, stamps, cert, match, request,
@@ -154,11 +180,25 @@ def prescan(candidate: bytes, head_size: int, limits: CheckLimits) -> None:
         raise Refused("damaged", "bytes follow the last %%EOF")
 
 
-def _open(candidate: bytes) -> PdfFileReader:
+def _open(candidate: bytes, fast: bool) -> PdfFileReader:
     try:
-        return PdfFileReader(io.BytesIO(candidate), strict=False)
+        reader = PdfFileReader(io.BytesIO(candidate), strict=False)
     except Exception as exc:  # noqa: BLE001 - any parser failure: not a readable PDF
         raise Refused("damaged", f"not a readable PDF: {exc}") from exc
+    if fast:
+        from ..speedups.refgraph import accelerate
+
+        accelerate(reader)
+    return reader
+
+
+def _revisions(reader: PdfFileReader, fast: bool,
+               policy: StandardDiffPolicy = DEFAULT_DIFF_POLICY) -> Revisions:
+    if fast:
+        from ..speedups.diffcache import FastRevisions
+
+        return FastRevisions(reader, policy)
+    return PlainRevisions(reader, policy)
 
 
 def _check_structure(reader: PdfFileReader, request: CheckRequest) -> list[int]:
@@ -224,14 +264,15 @@ def _new_signatures(reader: PdfFileReader, request: CheckRequest
 
 def _check_changes(reader: PdfFileReader, request: CheckRequest,
                    signature: EmbeddedPdfSignature, stamps: list[EmbeddedPdfSignature],
-                   earlier: list[EmbeddedPdfSignature], new_revisions: list[int]) -> None:
+                   earlier: list[EmbeddedPdfSignature], new_revisions: list[int],
+                   fast: bool) -> None:
     made_by = {signature.signed_revision: str(signature.field_name)}
     made_by.update({s.signed_revision: str(s.field_name) for s in stamps})
     present = {str(name) for name, _, _ in enumerate_sig_fields(reader)}
     created = present - request.fields - {str(s.field_name) for s in stamps}
     if created:
         raise Refused("forbidden-change", f"new signature field(s) {sorted(created)}")
-    policy = CachingDiffPolicy()
+    revisions = _revisions(reader, fast)
     locks = [(e.fieldmdp, e.docmdp_level) for e in earlier]
     permission = next((level for _, level in locks if level is not None), None)
     certifying = _check_new_certification(reader, signature, earlier)
@@ -239,17 +280,17 @@ def _check_changes(reader: PdfFileReader, request: CheckRequest,
         _check_sig_flags(reader, signature.signed_revision)
     for revision in new_revisions:
         own = not earlier and revision == signature.signed_revision
-        step = (CachingDiffPolicy(_first_signature_policy(certifying)) if own else policy
-                ).step(reader, revision)
-        _judge_step(step, made_by.get(revision), locks, permission)
+        judge = _revisions(reader, fast, _first_signature_policy(certifying)) if own \
+            else revisions
+        _judge_step(judge, revision, made_by.get(revision), locks, permission)
 
 
-def _judge_step(step: RevisionStep, made_by: str | None,
+def _judge_step(revisions: Revisions, revision: int, made_by: str | None,
                 locks: Sequence[tuple[Any, MDPPerm | None]],
                 permission: MDPPerm | None) -> None:
-    revision = step.revision
+    step = revisions.step(revision)
     if step.suspicious:
-        raise Refused("forbidden-change", f"revision {revision}: {_first_line(step.result)}",
+        raise Refused("forbidden-change", f"revision {revision}: {step.detail}",
                       revision=revision)
     allowed = ModificationLevel.FORM_FILLING if made_by else ModificationLevel.LTA_UPDATES
     if permission == MDPPerm.NO_CHANGES and step.level > ModificationLevel.LTA_UPDATES:
@@ -265,10 +306,10 @@ def _judge_step(step: RevisionStep, made_by: str | None,
         raise Refused("forbidden-change", f"revision {revision} changes form field(s) "
                       f"{', '.join(outside)}", revision=revision)
     for field_mdp, doc_mdp in locks:
-        violation = step.mdp_violation(field_mdp, doc_mdp)
-        if violation is not None:
-            raise Refused("forbidden-change", f"revision {revision}: {violation}",
-                          revision=revision)
+        if revisions.violates(revision, field_mdp, doc_mdp):
+            raise Refused("forbidden-change", f"revision {revision} breaks the lock of "
+                          "an earlier signature (a locked form field, or a change the "
+                          "certification does not permit)", revision=revision)
 
 
 def _check_new_certification(reader: PdfFileReader, signature: EmbeddedPdfSignature,
@@ -319,11 +360,6 @@ def _check_sig_flags(reader: PdfFileReader, first: int) -> None:
         flags = form.get_object().get("/SigFlags") if form is not None else None
         if flags not in (1, 3):
             raise Refused("forbidden-change", f"revision {revision}: /SigFlags {flags}")
-
-
-def _first_line(result: object) -> str:
-    text = str(result).strip()
-    return text.splitlines()[0] if text else repr(result)
 
 
 # -- 5: the person ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from asn1crypto import x509
 
+from .. import speedups
 from ..identity import identity_of, match_signer
 from .acceptance import CheckLimits, CheckRequest
 from .errors import (
@@ -271,7 +272,8 @@ class CircuitEngine(Lifecycle):
                                       if s.state == SlotState.SIGNED) | _other_signed(view),
             fields=frozenset(view.meta.get("signature_fields", ())),
             expected=slot.spec.expected(), seal=slot.spec.seal,
-            trust_roots=config.trust_roots, limits=config.limits, fetching=config.fetching)
+            trust_roots=config.trust_roots, limits=config.limits, fetching=config.fetching,
+            speedups=speedups.status().enabled)
 
     # -- commit ------------------------------------------------------------------------
 
@@ -349,7 +351,10 @@ class CircuitEngine(Lifecycle):
         session_id = secrets.token_urlsafe(24)
         head, until = self._take_lease(who.circuit, session_id)
         try:
+            t0 = time.perf_counter()
             prepared = self._prepare(who.circuit, head, slot, chain)
+            log.info("circuit %s: session for %s prepared in %.2f s", who.circuit, who.slot,
+                     time.perf_counter() - t0)
             with self.store.write(who.circuit) as conn:
                 conn.execute(sa.insert(sessions).values(
                     id=session_id, circuit_id=who.circuit, slot_id=who.slot,
@@ -441,11 +446,18 @@ class CircuitEngine(Lifecycle):
             head = view.head
             if head.sha256 != row.base_sha256:
                 raise Conflict("head-moved", "the document changed during the session")
+            t0 = time.perf_counter()
             candidate = finish_revision(self.head_bytes(who.circuit, head), prepared, chain,
                                         signature, self.tsa_url)
+            t1 = time.perf_counter()
             acceptance = self.checker(self._request(view, slot, candidate))
-            return self._commit(who, head, candidate, acceptance, "remote", address,
-                                session_id)
+            t2 = time.perf_counter()
+            result = self._commit(who, head, candidate, acceptance, "remote", address,
+                                  session_id)
+            log.info("circuit %s: %s signed remotely (finish %.2f s, check %.2f s, commit "
+                     "%.2f s)", who.circuit, who.slot, t1 - t0, t2 - t1,
+                     time.perf_counter() - t2)
+            return result
         except CircuitRefusal as exc:
             self._release(who.circuit, session_id)
             if not isinstance(exc, Gone):

@@ -105,7 +105,8 @@ async def _prepare(head: bytes, field: str, chain: Sequence[x509.Certificate],
     pdf_signer = psigners.PdfSigner(meta, signer, timestamper=timestamper, stamp_style=style)
     try:
         prepared, _, output = await pdf_signer.async_digest_doc_for_signing(
-            writer, existing_fields_only=True, appearance_text_params=params)
+            writer, existing_fields_only=True, appearance_text_params=params,
+            bytes_reserved=_reserved(chain, tsa_url))
     except PyHankoSigningError as exc:
         raise Refused("damaged", f"cannot prepare field {field!r}: {exc}") from exc
     except OSError as exc:
@@ -116,6 +117,15 @@ async def _prepare(head: bytes, field: str, chain: Sequence[x509.Certificate],
     return PreparedRevision(bytes(data[len(head):]), prepared.document_digest,
                             (prepared.reserved_region_start, prepared.reserved_region_end),
                             attrs.dump(), now.isoformat())
+
+
+def _reserved(chain: Sequence[x509.Certificate], tsa_url: str | None) -> int:
+    """Bytes reserved for the CMS container (hex, so twice its DER size): the chain, the
+    signed attributes and value, and a timestamp token with its authority's chain.
+    Fixed instead of pyHanko's estimate, which signs a dummy container and asks the TSA
+    for a dummy token at every preparation (a third of the preparation's time)."""
+    der = sum(len(c.dump()) for c in chain) + 4096 + (8192 if tsa_url else 0)
+    return 2 * der
 
 
 def _field_box(writer: IncrementalPdfFileWriter, field: str

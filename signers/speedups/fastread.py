@@ -19,8 +19,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["decode_pdfdocencoding", "install_fast_string_reader", "read_array",
-           "read_string_literal_bytes"]
+__all__ = ["array_reader", "decode_pdfdocencoding", "literal_reader", "pdfdoc_decoder",
+           "read_array", "read_string_literal_bytes"]
 
 _BLOCK = 4096
 _BODY = re.compile(rb"[^()\\]*(?:\\.[^()\\]*)*", re.DOTALL)
@@ -38,13 +38,6 @@ _STRING_ARRAY = re.compile(
 """An array of literal strings without nested parentheses, comments or other values."""
 _STRING_BODY = re.compile(rb"\(([^()\\]*(?:\\.[^()\\]*)*)\)", re.DOTALL)
 
-_original_read: Callable[[Any], bytes] | None = None
-_original_array: Callable[..., Any] | None = None
-_original_decode: Callable[[Any], str] | None = None
-_decode_table: dict[int, str] = {}
-_defined_bytes = b""
-_plain_bytes = b"\x00"
-"""The separator and the bytes PDFDocEncoding decodes as the same ASCII character."""
 
 
 class _Unsure(Exception):
@@ -54,7 +47,6 @@ class _Unsure(Exception):
 def read_string_literal_bytes(stream: Any) -> bytes:
     """pyHanko's ``_read_string_literal_bytes``: the bytes of the literal string whose
     opening parenthesis is next in ``stream``, which is left after the closing one."""
-    assert _original_read is not None, "install_fast_string_reader() first"
     start = stream.tell()
     stream.read(1)
     try:
@@ -113,7 +105,6 @@ def read_array(stream: Any, container_ref: Any, in_content_stream: Any = None) -
     (every field lock lists the field names) is read with one match."""
     from pyhanko.pdf_utils import generic
 
-    assert _original_array is not None, "install_fast_string_reader() first"
     if in_content_stream is None:
         in_content_stream = generic.ContentOpReading.NO
     start = stream.tell()
@@ -171,40 +162,49 @@ def _plain_texts(bodies: list[bytes]) -> list[str] | None:
 
 def decode_pdfdocencoding(byte_array: Any) -> str:
     """pyHanko's ``decode_pdfdocencoding``, through a translation table."""
-    assert _original_decode is not None, "install_fast_string_reader() first"
     if not isinstance(byte_array, (bytes, bytearray)) or \
             byte_array.translate(None, _defined_bytes):
         return _original_decode(byte_array)  # raises on the undefined byte
     return bytes(byte_array).decode("latin-1").translate(_decode_table)
 
 
-def install_fast_string_reader() -> None:
-    """Make pyHanko's parser use the functions above (once; only if pyHanko still has
-    the one-argument functions and the encoding table they replace)."""
-    global _original_read, _original_decode, _original_array, _decode_table, _defined_bytes
-    global _plain_bytes
+def _tables() -> tuple[dict[int, str], bytes, bytes]:
+    """From pyHanko's PDFDocEncoding table: the translation table, the bytes it defines,
+    and the separator with the bytes it decodes as the same ASCII character."""
     from pyhanko.pdf_utils import generic
 
-    read = getattr(generic, "_read_string_literal_bytes", None)
-    decode = getattr(generic, "decode_pdfdocencoding", None)
-    array = getattr(generic.ArrayObject, "read_from_stream", None)
-    table = getattr(generic, "_pdfDocEncoding", None)
-    if read is read_string_literal_bytes or read is None or decode is None or array is None:
-        return
-    if not (_one_argument(read) and _one_argument(decode) and isinstance(table, tuple)
-            and len(table) == 256 and getattr(array, "__code__", None) is not None
-            and array.__code__.co_varnames[:3] == ("stream", "container_ref",
-                                                   "in_content_stream")):
-        return
-    _original_read, _original_decode, _original_array = read, decode, array
-    _decode_table = dict(enumerate(table))
-    _defined_bytes = bytes(b for b in range(256) if table[b] != "\u0000")
-    _plain_bytes = bytes([0, *(b for b in range(1, 128) if table[b] == chr(b))])
-    generic._read_string_literal_bytes = read_string_literal_bytes
-    generic.decode_pdfdocencoding = decode_pdfdocencoding
-    generic.ArrayObject.read_from_stream = staticmethod(read_array)  # type: ignore[method-assign]
+    table = generic._pdfDocEncoding
+    if not (isinstance(table, tuple) and len(table) == 256):
+        raise ImportError("pyhanko.pdf_utils.generic._pdfDocEncoding is no longer a table "
+                          "of 256 characters")
+    return (dict(enumerate(table)), bytes(b for b in range(256) if table[b] != "\u0000"),
+            bytes([0, *(b for b in range(1, 128) if table[b] == chr(b))]))
 
 
-def _one_argument(fn: Any) -> bool:
-    code = getattr(fn, "__code__", None)
-    return code is not None and code.co_argcount == 1
+def _originals() -> tuple[Callable[[Any], bytes], Callable[..., Any], Callable[[Any], str]]:
+    from pyhanko.pdf_utils import generic
+
+    from ._patches import unpatched
+
+    return (unpatched(generic, "_read_string_literal_bytes"),
+            unpatched(generic.ArrayObject, "read_from_stream"),
+            unpatched(generic, "decode_pdfdocencoding"))
+
+
+_original_read, _original_array, _original_decode = _originals()
+_decode_table, _defined_bytes, _plain_bytes = _tables()
+
+
+def literal_reader(original: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """The fast replacement of pyHanko's ``_read_string_literal_bytes``."""
+    return read_string_literal_bytes
+
+
+def array_reader(original: Callable[..., Any]) -> Callable[..., Any]:
+    """The fast replacement of pyHanko's ``ArrayObject.read_from_stream``."""
+    return read_array
+
+
+def pdfdoc_decoder(original: Callable[[Any], str]) -> Callable[[Any], str]:
+    """The fast replacement of pyHanko's ``decode_pdfdocencoding``."""
+    return decode_pdfdocencoding

@@ -30,6 +30,7 @@ from pyhanko.pdf_utils.generic import EncryptedObjAccess
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader, RawPdfPath
 from pyhanko.pdf_utils.xref import ObjStreamRef
 
+from ._attempt import guarded
 from .skelscan import (
     UNSURE,
     PrunedArray,
@@ -547,6 +548,7 @@ class _LazyUsages(dict[Any, set[RawPdfPath]]):
     def __bool__(self) -> bool:
         return True
 
+    @guarded("reverse cross-reference map", passes=(KeyError,))
     def __missing__(self, ref: Any) -> set[RawPdfPath]:
         key = _Ref(ref.idnum, ref.generation)
         if self.full is None:
@@ -563,6 +565,7 @@ class _LazyUsages(dict[Any, set[RawPdfPath]]):
         return paths
 
 
+@guarded("accelerate")
 def accelerate(reader: PdfFileReader) -> bool:
     """Memoise two pure lookups of ``reader`` that pyHanko repeats for every revision.
 
@@ -608,6 +611,7 @@ def _install_trailer_cache(trailer: Any) -> None:
     raw_get = trailer.raw_get
     found: dict[tuple[Any, Any, Any], Any] = {}
 
+    @guarded("trailer lookup", passes=(KeyError,))
     def cached_raw_get(key: Any, decrypt: Any = EncryptedObjAccess.TRANSPARENT,
                        revision: Any = None) -> Any:
         lookup = (key, decrypt, revision)
@@ -634,6 +638,7 @@ def _install_xref_lookups(xrefs: Any, sections: list[Any],
         ixs = mentions.get(ref.idnum, [])
         return ixs if upto is None else ixs[:bisect_right(ixs, upto)]
 
+    @guarded("xref lookup", passes=(KeyError,))
     def get_last_change(ref: Any) -> int:
         for ix in reversed(candidates(ref)):
             try:
@@ -651,6 +656,7 @@ def _install_xref_lookups(xrefs: Any, sections: list[Any],
             located[key] = _locate(ref, revision)
         return located[key]
 
+    @guarded("xref lookup")
     def _locate(ref: Any, revision: int) -> Any:
         for ix in reversed(candidates(ref, revision)):
             try:
@@ -659,6 +665,7 @@ def _install_xref_lookups(xrefs: Any, sections: list[Any],
                 continue
         return None
 
+    @guarded("xref lookup", passes=(KeyError,))
     def get_introducing_revision(ref: Any) -> int:
         for ix in candidates(ref):
             try:
@@ -695,6 +702,7 @@ class _ParseCache:
         """The value bytes of the version of each object scanned last."""
         self.data: list[bytes | None] = []
 
+    @guarded("parse cache", passes=(misc.PdfError,))
     def __call__(self, ref: Any, marker: Any, never_decrypt: bool = False,
                  as_metadata_stream: bool = False) -> Any:
         if not isinstance(marker, int):
@@ -763,6 +771,7 @@ class _ParseCache:
         self.last_value.clear()
 
 
+@guarded("forget_superseded")
 def forget_superseded(reader: PdfFileReader, revision: int) -> None:
     """Forget the historical view of ``revision - 1`` and the parsed versions, as of
     ``revision - 1``, of the objects ``revision`` rewrites or frees.
@@ -787,6 +796,7 @@ def forget_superseded(reader: PdfFileReader, revision: int) -> None:
             cache.forget(ref, marker)
 
 
+@guarded("release")
 def release(reader: PdfFileReader) -> None:
     """Drop what ``reader`` and its historical views have parsed and cached.
 

@@ -32,7 +32,7 @@ try:  # pyHanko's own name decoder, for names with #xx escapes
 except ImportError:  # pragma: no cover - such names then go to pyHanko's parser
     _decode_name = None
 
-__all__ = ["UNSURE", "PrunedArray", "PrunedDict", "install_fast_hex_reader", "prune",
+__all__ = ["UNSURE", "PrunedArray", "PrunedDict", "hex_reader", "prune",
            "read_hex_string", "repeats_value", "scan_skeleton", "value_span"]
 
 
@@ -328,15 +328,6 @@ def read_hex_string(stream: Any) -> Any:
     return generic.pdf_string(binascii.unhexlify(digits))
 
 
-def install_fast_hex_reader() -> None:
-    """Make pyHanko's parser read hex strings with :func:`read_hex_string` (once; only
-    if pyHanko's reader still has the one-argument signature it replaces)."""
-    from pyhanko.pdf_utils import generic
-
-    original = generic.read_hex_string_from_stream
-    if original is read_hex_string:
-        return
-    if getattr(original, "__code__", None) is not None and \
-            original.__code__.co_argcount == 1:
-        read_hex_string.__wrapped_original__ = original  # type: ignore[attr-defined]
-        generic.read_hex_string_from_stream = read_hex_string
+def hex_reader(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The fast replacement of pyHanko's ``read_hex_string_from_stream``."""
+    return read_hex_string

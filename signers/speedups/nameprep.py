@@ -8,18 +8,17 @@ cache keyed by the string gives identical answers."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
+
+__all__ = ["cached_prep"]
 
 _CACHE_SIZE = 4096
 
 
-def install_name_prep_cache() -> None:
-    """Wrap ``NameTypeAndValue._ldap_string_prep`` with a cache (once)."""
-    from asn1crypto import x509
-
-    original = x509.NameTypeAndValue._ldap_string_prep
-    if getattr(original, "_signers_cached", False):
-        return
+def cached_prep(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """The fast replacement of ``NameTypeAndValue._ldap_string_prep``: ``original``
+    through a cache for string arguments."""
 
     @functools.lru_cache(maxsize=_CACHE_SIZE)
     def prep(string: str) -> str:
@@ -30,6 +29,4 @@ def install_name_prep_cache() -> None:
             return original(self, string)
         return prep(string)
 
-    cached._signers_cached = True  # type: ignore[attr-defined]
-    cached.__wrapped__ = original  # type: ignore[attr-defined]
-    x509.NameTypeAndValue._ldap_string_prep = cached  # type: ignore[method-assign]
+    return cached

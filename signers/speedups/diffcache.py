@@ -45,10 +45,12 @@ from pyhanko.sign.diff_analysis.form_rules_api import (
 from pyhanko.sign.diff_analysis.rules.form_field_rules import SigFieldCreationRule
 from pyhanko.sign.fields import FieldMDPAction, FieldMDPSpec, MDPPerm
 
+from ..revisions import Step, step_of
+from ._attempt import failed, guarded
 from .formlist import ListingFormRule
-from .refgraph import ReferenceGraph, accelerate, forget_superseded
+from .refgraph import ReferenceGraph, accelerate, forget_superseded, release
 
-__all__ = ["CachingDiffPolicy", "RevisionStep"]
+__all__ = ["CachingDiffPolicy", "FastRevisions", "RevisionStep"]
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +235,7 @@ class CachingDiffPolicy(DiffPolicy):
         """Same as the base policy (no caching for arbitrary revision pairs)."""
         return self._base.apply(old, new, field_mdp_spec=field_mdp_spec, doc_mdp=doc_mdp)
 
+    @guarded("CachingDiffPolicy.review_file")
     def review_file(self, reader: PdfFileReader, base_revision: int | HistoricalResolver,
                     field_mdp_spec: FieldMDPSpec | None = None,
                     doc_mdp: MDPPerm | None = None) -> DiffResult | SuspiciousModification:
@@ -259,6 +262,7 @@ class CachingDiffPolicy(DiffPolicy):
         """Every step of the file, revision 1 to the last (computed on demand)."""
         return [self.step(reader, r) for r in range(1, reader.xrefs.total_revisions)]
 
+    @guarded("CachingDiffPolicy.step")
     def step(self, reader: PdfFileReader, revision: int) -> RevisionStep:
         """The cached analysis of ``revision`` against ``revision - 1``."""
         if reader is not self._reader:
@@ -289,7 +293,7 @@ class CachingDiffPolicy(DiffPolicy):
         except SuspiciousModification as exc:
             result = exc
         except Exception as exc:  # noqa: BLE001 - fail closed on malformed revisions
-            log.debug("difference analysis of revision %d failed", revision, exc_info=True)
+            failed(f"difference analysis of revision {revision}", exc)
             result = SuspiciousModification(
                 f"difference analysis of revision {revision} failed: {exc!r}")
         finally:
@@ -307,8 +311,8 @@ class CachingDiffPolicy(DiffPolicy):
             return
         try:
             self._graph.install(old)
-        except Exception:  # noqa: BLE001 - pyHanko then builds the map itself
-            log.debug("reference graph failed for revision %d", old.revision, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - pyHanko then builds the map itself
+            failed(f"reference graph of revision {old.revision}", exc)
             self._graph = None
 
 
@@ -339,3 +343,33 @@ def _seen(upd: FormUpdate) -> _SeenUpdate:
     ref: Any = upd.updated_ref
     return _SeenUpdate(upd.field_name, upd.valid_when_locked, upd.valid_when_certifying,
                        repr(ref))
+
+
+class FastRevisions:
+    """:class:`~signers.revisions.Revisions` through :class:`CachingDiffPolicy`: the
+    facts :class:`~signers.revisions.PlainRevisions` gives, in linear time."""
+
+    def __init__(self, reader: PdfFileReader,
+                 base: StandardDiffPolicy = DEFAULT_DIFF_POLICY) -> None:
+        self.reader = reader
+        self.policy = CachingDiffPolicy(base)
+        self._facts: dict[int, Step] = {}
+
+    def step(self, revision: int) -> Step:
+        """Revision ``revision`` against the one before it."""
+        if revision not in self._facts:
+            step = self.policy.step(self.reader, revision)
+            self._facts[revision] = step_of(revision, step.result, step.dss)
+        return self._facts[revision]
+
+    def violates(self, revision: int, field_mdp: FieldMDPSpec | None,
+                 doc_mdp: MDPPerm | None) -> bool:
+        """Whether the step is suspicious, or breaks the given lock or certification."""
+        step = self.policy.step(self.reader, revision)
+        return step.suspicious or step.mdp_violation(field_mdp, doc_mdp) is not None
+
+    def close(self) -> None:
+        """Free the parsed document now (the report holds plain values only)."""
+        self._facts.clear()
+        self.policy.forget()
+        release(self.reader)
