@@ -26,7 +26,7 @@ from .display import awaited, document, plural, stages
 from .forms import CSRF_FIELD, check_csrf, read_form
 from .portal import NO_STORE, page, portal
 from .remind import remind_now
-from .signatory import pdf_response
+from .signatory import send_pdf
 
 __all__ = ["router"]
 
@@ -151,9 +151,15 @@ async def journal_zip(token: str, request: Request) -> Response:
 @page
 async def download(token: str, request: Request) -> Response:
     """The current document (journaled as opened by the coordinator)."""
-    data, head = await _call(request, token, _engine(request).download, token,
-                             _address(request))
-    return pdf_response(request, data, head.sha256)
+    await _call(request, token, _engine(request).coordinator_circuit, token)
+    return await send_pdf(request, token)
+
+
+async def _posted(request: Request, token: str) -> tuple[dict[str, str], CircuitView]:
+    """The form posted (its CSRF token checked first) and the circuit of ``token``."""
+    form = await read_form(request)
+    check_csrf(request, token, form.get(CSRF_FIELD))
+    return form, await circuit_of(request, token)
 
 
 def _slot(view: CircuitView, slot_id: str | None) -> SlotView | None:
@@ -178,9 +184,7 @@ async def remind_form(token: str, request: Request) -> Response:
 @page
 async def remind(token: str, request: Request) -> Response:
     """Send the confirmed reminder(s) now."""
-    form = await read_form(request)
-    check_csrf(request, token, form.get(CSRF_FIELD))
-    view = await circuit_of(request, token)
+    form, view = await _posted(request, token)
     slot = _slot(view, form.get("signataire"))
     try:
         done = await anyio.to_thread.run_sync(
@@ -208,9 +212,7 @@ async def replace_form(token: str, slot_id: str, request: Request) -> Response:
 @page
 async def replace(token: str, slot_id: str, request: Request) -> Response:
     """Check the new person, ask for confirmation, then replace (the old link dies)."""
-    form = await read_form(request)
-    check_csrf(request, token, form.get(CSRF_FIELD))
-    view = await circuit_of(request, token)
+    form, view = await _posted(request, token)
     slot = _slot(view, slot_id)
     assert slot is not None
     values, errors = _replacement(form)
@@ -267,9 +269,7 @@ async def reopen_form(token: str, request: Request) -> Response:
 @page
 async def reopen(token: str, request: Request) -> Response:
     """Reopen: the declining signatory and the open stage are invited again."""
-    form = await read_form(request)
-    check_csrf(request, token, form.get(CSRF_FIELD))
-    view = await circuit_of(request, token)
+    form, view = await _posted(request, token)
     value = form.get("date_limite", "").strip()
     deadline, error = _deadline(value)
     if error is None:
@@ -307,9 +307,7 @@ async def cancel_form(token: str, request: Request) -> Response:
 @page
 async def cancel(token: str, request: Request) -> Response:
     """Cancel the circuit: no signature is accepted any more."""
-    form = await read_form(request)
-    check_csrf(request, token, form.get(CSRF_FIELD))
-    view = await circuit_of(request, token)
+    form, view = await _posted(request, token)
     reason = " ".join(form.get("motif", "").split())[:2000]
     try:
         await anyio.to_thread.run_sync(lambda: _engine(request).cancel(

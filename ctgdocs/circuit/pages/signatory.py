@@ -145,18 +145,16 @@ async def preview(token: str, number: int, request: Request) -> Response:
 @page
 async def download(token: str, request: Request) -> Response:
     """The current PDF (journaled as "opened", as the API's download)."""
+    return await send_pdf(request, token)
+
+
+async def send_pdf(request: Request, token: str) -> Response:
+    """The current PDF for the link ``token`` (``engine.download``: journaled)."""
     data, head = await _call(request, token, _engine(request).download, token,
                              _address(request))
-    return pdf_response(request, data, head.sha256)
-
-
-def pdf_response(request: Request, data: bytes, sha256: str, name: str | None = None
-                 ) -> Response:
-    """A PDF download."""
-    name = name or request.app.state.pdf_name
     return Response(data, media_type="application/pdf", headers={
-        **NO_STORE, "ETag": f'"{sha256}"',
-        "Content-Disposition": f'attachment; filename="{name}"'})
+        **NO_STORE, "ETag": f'"{head.sha256}"',
+        "Content-Disposition": f'attachment; filename="{request.app.state.pdf_name}"'})
 
 
 @router.get("/s/{token}/signer")
