@@ -185,8 +185,8 @@ def test_previews_are_rendered_once_per_head_and_page(circuit: Any, tmp_path: Pa
         assert second.content == first.content
         again = cached.stat()
         assert (again.st_ino, again.st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)
-        assert client.get(f"{sig}/document/page-63.png").status_code == 404
-        assert client.get(f"{sig}/document/page-0.png").status_code == 404
+        for wrong in ("63", "0", "abc", "1e3", "00000001"):
+            assert client.get(f"{sig}/document/page-{wrong}.png").status_code == 404, wrong
         # a new signature makes a new head: its pages are rendered for it
         signed = world.sign(_download(sig, tmp_path), started.signatories[1]["id"],
                             tmp_path / "signe.pdf")
@@ -215,6 +215,12 @@ def test_unknown_replaced_and_coordinator_links_get_one_page(circuit: Any) -> No
     assert {a.status_code for a in answers} == {404}
     assert len({a.text for a in answers}) == 1
     assert "Ce lien n'est pas valable" in read(answers[0])
+    # any other address under a link leads to the link's first page
+    live = f"{world.url}/s/{started.signatories[1]['token']}"
+    for base in (live, started.coordinator["link"]):
+        answer = httpx.get(f"{base}/ouvrir/etc")
+        assert (answer.status_code, answer.headers["location"]) == (303, urlsplit(base).path)
+    assert httpx.get(f"{old}/ailleurs", follow_redirects=True).text == answers[0].text
 
 
 def test_an_expired_link_gets_the_unknown_link_page(make_kit: Callable[..., CircuitKit],

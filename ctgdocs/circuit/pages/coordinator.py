@@ -315,3 +315,10 @@ async def cancel(token: str, request: Request) -> Response:
     except CircuitRefusal as exc:
         return _refusal(request, token, view, exc)
     return _done(token, "annule")
+
+
+@router.get("/c/{token}/{rest:path}")
+async def elsewhere(token: str, rest: str) -> Response:
+    """Any other address under a link (a form's address opened again, a link cut
+    short): the link's first page, which says what the link is, if anything."""
+    return RedirectResponse(f"/c/{token}", status_code=303, headers=NO_STORE)

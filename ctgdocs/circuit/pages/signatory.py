@@ -126,17 +126,18 @@ async def read(token: str, request: Request) -> Response:
 
 @router.get("/s/{token}/document/page-{number}.png")
 @page
-async def preview(token: str, number: int, request: Request) -> Response:
+async def preview(token: str, number: str, request: Request) -> Response:
     """One page's preview, rendered once per head and page."""
     found = await invitation(request, token)
     pages = await layout(request, found)
-    if not 1 <= number <= len(pages.pages):
+    if not (number.isdigit() and len(number) < 6 and 1 <= int(number) <= len(pages.pages)):
         return Response(status_code=404, headers=NO_STORE)
+    n = int(number)
     view, engine, previews = found.circuit, _engine(request), portal(request).previews
-    png = previews.cached_page(view.head.sha256, number)
+    png = previews.cached_page(view.head.sha256, n)
     if png is None:
         png, _ = await anyio.to_thread.run_sync(
-            previews.page, view.head.sha256, number,
+            previews.page, view.head.sha256, n,
             lambda: engine.head_bytes(view.id, view.head))
     return Response(png, media_type="image/png", headers=NO_STORE)
 
@@ -260,3 +261,10 @@ async def decline(token: str, request: Request) -> Response:
     return portal(request).render(request, "signatory/declined.html", token=token,
                                   **await _context(request, token, found))
 
+
+
+@router.get("/s/{token}/{rest:path}")
+async def elsewhere(token: str, rest: str) -> Response:
+    """Any other address under a link (a form's address opened again, a link cut
+    short): the link's first page, which says what the link is, if anything."""
+    return RedirectResponse(f"/s/{token}", status_code=303, headers=NO_STORE)
