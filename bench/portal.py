@@ -8,8 +8,10 @@ the page previews, in one run (issue 15, §5).
     timing), page and API in turn, ``--rounds`` times each after a warm-up; each time is
     the median.
     Target: each page ≤ 1.3 × its API call (templates add little).
-(b) the journal page (timeline and verification, each timestamp token checked once) for
-    information: the API has no journal call; it is set against the status call.
+(b) for information: the landing page rendered at every call (as right after each change
+    of the circuit: the kept page is dropped before each call), and the journal page
+    (timeline and verification, each timestamp token checked once; the API has no
+    journal call, it is set against the status call).
 (c) previews: the first rendering of a page (``pdftoppm``) against serving it again
     from the cache, over ``--pages`` pages of the head (the cache emptied first);
     target: cached ≤ 0.1 × first. And 8 simultaneous requests for one page not yet
@@ -141,15 +143,19 @@ async def pairs(world: World, rounds: int, warmup: int) -> list[tuple[str, float
     token = world.tokens["maire-pouzols"]
     invitation = f"/api/v1/invitations/{token}"
     bearer = {"Authorization": f"Bearer {world.coordinator}"}
+    events = len(world.engine.journal(world.circuit)[0])
     cases = [("landing /s/{t}", f"/s/{token}", invitation, None),
+             ("landing, rendered each time (information)", f"/s/{token}", invitation,
+              None),
              ("reading /s/{t}/document", f"/s/{token}/document", invitation, None),
              ("signing /s/{t}/signer", f"/s/{token}/signer", invitation, None),
-             ("PDF download /s/{t}/telecharger", f"/s/{token}/telecharger",
-              f"{invitation}/document", None),
              ("dashboard /c/{t}", f"/c/{world.coordinator}", "/api/v1/circuits/bench",
               bearer),
-             ("journal /c/{t}/journal (information)", f"/c/{world.coordinator}/journal",
-              "/api/v1/circuits/bench", bearer)]
+             (f"journal /c/{{t}}/journal, {events} events (information)",
+              f"/c/{world.coordinator}/journal", "/api/v1/circuits/bench", bearer),
+             # last: each download journals an "opened" event
+             ("PDF download /s/{t}/telecharger", f"/s/{token}/telecharger",
+              f"{invitation}/document", None)]
     client = Client(world.app)
     results = []
     for name, page, api, headers in cases:
@@ -158,7 +164,10 @@ async def pairs(world: World, rounds: int, warmup: int) -> list[tuple[str, float
             await timed(client, page, page_headers)
             await timed(client, api, headers)
         page_times, api_times = [], []
+        fresh = "rendered each time" in name
         for i in range(rounds):  # in turn first, so that neither always follows
+            if fresh:
+                world.app.state.portal.forget_pages()
             if i % 2:
                 page_times.append(await timed(client, page, page_headers))
                 api_times.append(await timed(client, api, headers))

@@ -116,6 +116,10 @@ class Portal:
                 self._pages.popitem(last=False)
         return HTMLResponse(html, status_code=status, headers=NO_STORE)
 
+    def forget_pages(self) -> None:
+        """Drop the kept pages (each is rendered again at its next request)."""
+        self._pages.clear()
+
     def unknown(self, request: Request) -> HTMLResponse:
         """The one page for an unknown, replaced or expired link (404)."""
         return self.render(request, "lien-inconnu.html", status=404,
