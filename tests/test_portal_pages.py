@@ -199,6 +199,9 @@ def test_keyboard_only_signature(portal_world: PortalWorld, open_page: Any,
     pdf.write_bytes(world.engine.head_bytes(started.circuit))
     signed = world.sign(pdf, "maire-gignac", tmp_path / "signe.pdf")
     page = open_page()
+    # a listener from the start: Playwright intercepts file choosers only once one
+    # listens, and turning that on is not awaited by expect_file_chooser below
+    page.on("filechooser", lambda chooser: None)
     page.goto(start)
     reached = tab_to(page, "Signer", "A")
     page.keyboard.press("Enter")
