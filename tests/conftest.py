@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["fixtures_pki", "fixtures_circuit"]
+pytest_plugins: list[str] = ["fixtures_pki", "fixtures_circuit", "fixtures_portal"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
