@@ -5,26 +5,23 @@ through Playwright, screenshots and the axe-core check."""
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import datetime as dt
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_circuit import MailServer, mail_text
 from fixtures_pki import services_url
 
 from ctgdocs.build import BuildOptions, build_package
@@ -55,84 +52,6 @@ UPLOAD_MB = 3
 COORDINATOR = ("Sophie Marty", "coordination@ccvh.example.fr")
 MAIL_FROM = "Circuit de signature <ne-pas-repondre@ccvh.example.fr>"
 _LINK = re.compile(r"http://127\.0\.0\.1:\d+/[sc]/[A-Za-z0-9_-]+")
-
-
-# -- SMTP --------------------------------------------------------------------------------
-
-class MailServer:
-    """aiosmtpd on 127.0.0.1, on a socket bound to port 0 before it starts (no race for
-    the port), in a thread of its own; collects the messages it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self.port = int(self._sock.getsockname()[1])
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp", daemon=True)
-        self._server: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        """``smtp://127.0.0.1:port``."""
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> MailServer:
-        self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(30)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def close() -> None:
-            self._server.close()
-            await self._server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-        self._loop.close()
-
-    async def _serve(self) -> Any:
-        from aiosmtpd.smtp import SMTP
-
-        server = self
-
-        class Collect:
-            async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-                message = message_from_bytes(envelope.content, policy=policy.default)
-                with server._lock:
-                    server.messages.append(message)  # type: ignore[arg-type]
-                return "250 OK"
-
-        loop = asyncio.get_running_loop()
-        return await loop.create_server(lambda: SMTP(Collect(), hostname="127.0.0.1"),
-                                        sock=self._sock)
-
-    def wait_for(self, to: str, subject: str, count: int = 1, *, text: str = "",
-                 timeout: float = 60) -> list[EmailMessage]:
-        """The first ``count`` messages to ``to`` whose subject contains ``subject`` and
-        whose text contains ``text`` (e.g. a link's token)."""
-        end = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                found = [m for m in self.messages
-                         if to in str(m["To"]) and subject in str(m["Subject"])
-                         and text in mail_text(m)]
-            if len(found) >= count or time.monotonic() > end:
-                assert len(found) >= count, (
-                    f"{count} mail(s) to {to} about {subject!r} expected, got {len(found)}: "
-                    f"{[(str(m['To']), str(m['Subject'])) for m in self.messages]}")
-                return found[:count]
-            time.sleep(0.05)
-
-
-def mail_text(message: EmailMessage) -> str:
-    """The plain-text body of ``message``."""
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
 
 
 def mail_link(message: EmailMessage) -> str:

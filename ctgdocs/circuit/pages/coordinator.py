@@ -19,13 +19,12 @@ from signers.circuit.errors import CircuitRefusal, NotFound
 from signers.circuit.records import CircuitState, CircuitView, SlotState, SlotView
 from signers.journal import token_name
 
-from ..api import _call
+from ..api import call_engine
 from ..messages import message_for
 from ..operations import end_of_day
 from .display import awaited, document, plural, stages
 from .forms import CSRF_FIELD, check_csrf, read_form
 from .portal import NO_STORE, page, portal
-from .remind import remind_now
 from .signatory import send_pdf
 
 __all__ = ["router"]
@@ -56,7 +55,7 @@ async def circuit_of(request: Request, token: str) -> CircuitView:
     """The circuit of the coordinator link ``token`` (:class:`NotFound` otherwise), as
     the API's ``GET /circuits/{id}`` reads it."""
     engine = _engine(request)
-    circuit = await _call(request, token, engine.coordinator_circuit, token)
+    circuit = await call_engine(request, token, engine.coordinator_circuit, token)
     view: CircuitView = await anyio.to_thread.run_sync(engine.status, circuit)
     return view
 
@@ -151,7 +150,7 @@ async def journal_zip(token: str, request: Request) -> Response:
 @page
 async def download(token: str, request: Request) -> Response:
     """The current document (journaled as opened by the coordinator)."""
-    await _call(request, token, _engine(request).coordinator_circuit, token)
+    await call_engine(request, token, _engine(request).coordinator_circuit, token)
     return await send_pdf(request, token)
 
 
@@ -188,7 +187,7 @@ async def remind(token: str, request: Request) -> Response:
     slot = _slot(view, form.get("signataire"))
     try:
         done = await anyio.to_thread.run_sync(
-            lambda: remind_now(_engine(request), view.id, slot.id if slot else None, by=BY))
+            lambda: _engine(request).remind(view.id, slot.id if slot else None, by=BY))
     except CircuitRefusal as exc:
         return _refusal(request, token, view, exc)
     request.app.state.kick()

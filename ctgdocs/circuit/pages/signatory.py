@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from signers.circuit.errors import CircuitRefusal, Conflict, NotFound, TooLarge, UnsupportedMedia
 from signers.circuit.records import CircuitState, Invitation, SlotState
 
-from ..api import _call
+from ..api import call_engine
 from ..messages import message_for
 from .display import REFUSAL_TITLES, awaited, document, stages
 from .forms import CSRF_FIELD, UploadReader, check_csrf, read_form
@@ -42,7 +42,7 @@ def _address(request: Request) -> str | None:
 
 async def invitation(request: Request, token: str) -> Invitation:
     """The invitation of ``token`` (:class:`NotFound` for any other link)."""
-    found: Invitation = await _call(request, token, _engine(request).invitation, token)
+    found: Invitation = await call_engine(request, token, _engine(request).invitation, token)
     if found.slot is None:
         raise NotFound("unknown-link", "a coordinator link is not an invitation")
     return found
@@ -107,7 +107,7 @@ async def open_document(token: str, request: Request) -> Response:
     """"Read the document": the deliberate opening, journaled, then the previews."""
     form = await read_form(request)
     check_csrf(request, token, form.get(CSRF_FIELD))
-    await _call(request, token, _engine(request).download, token, _address(request))
+    await call_engine(request, token, _engine(request).download, token, _address(request))
     return RedirectResponse(f"/s/{token}/document", status_code=303, headers=NO_STORE)
 
 
@@ -151,7 +151,7 @@ async def download(token: str, request: Request) -> Response:
 
 async def send_pdf(request: Request, token: str) -> Response:
     """The current PDF for the link ``token`` (``engine.download``: journaled)."""
-    data, head = await _call(request, token, _engine(request).download, token,
+    data, head = await call_engine(request, token, _engine(request).download, token,
                              _address(request))
     return Response(data, media_type="application/pdf", headers={
         **NO_STORE, "ETag": f'"{head.sha256}"',
@@ -188,7 +188,7 @@ async def upload(token: str, request: Request) -> Response:
         return await _refused(request, token, exc)
     check_csrf(request, token, reader.fields.get(CSRF_FIELD))
     try:
-        result = await _call(request, token, engine.upload, token, data,
+        result = await call_engine(request, token, engine.upload, token, data,
                              address=_address(request))
     except NotFound:
         raise
@@ -252,7 +252,7 @@ async def decline(token: str, request: Request) -> Response:
         return await _show(request, token, "signatory/decline-confirm.html", found=found,
                            reason=reason)
     try:
-        await _call(request, token, _engine(request).decline, token, reason,
+        await call_engine(request, token, _engine(request).decline, token, reason,
                     _address(request))
     except Conflict:
         return await _show(request, token)
