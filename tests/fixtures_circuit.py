@@ -4,6 +4,7 @@ clock, a real SMTP server (aiosmtpd) and a uvicorn server in a thread."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import os
@@ -15,8 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -204,50 +205,98 @@ def kit(make_kit: Callable[..., CircuitKit], store_location: str) -> CircuitKit:
     return make_kit(store_location)
 
 
-# -- SMTP ------------------------------------------------------------------------------
+# -- SMTP --------------------------------------------------------------------------------
 
-@dataclass
-class SmtpSink:
-    """A real SMTP server on 127.0.0.1 collecting messages."""
+class MailServer:
+    """aiosmtpd on 127.0.0.1, on a socket bound to port 0 before it starts (no race for
+    the port), in a thread of its own; collects the messages it receives."""
 
-    port: int
-    messages: list[Message]
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = int(self._sock.getsockname()[1])
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp", daemon=True)
+        self._server: Any = None
+        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
-        """``smtp://host:port``."""
+        """``smtp://127.0.0.1:port``."""
         return f"smtp://127.0.0.1:{self.port}"
 
-    def wait_for(self, count: int, timeout: float = 30) -> list[Message]:
-        """The first ``count`` messages, waiting for them to arrive."""
+    def __enter__(self) -> MailServer:
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def close() -> None:
+            self._server.close()
+            await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
+
+    async def _serve(self) -> Any:
+        from aiosmtpd.smtp import SMTP
+
+        server = self
+
+        class Collect:
+            async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                message = message_from_bytes(envelope.content, policy=policy.default)
+                with server._lock:
+                    server.messages.append(message)  # type: ignore[arg-type]
+                return "250 OK"
+
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: SMTP(Collect(), hostname="127.0.0.1"),
+                                        sock=self._sock)
+
+    def wait_for(self, to: str, subject: str, count: int = 1, *, text: str = "",
+                 timeout: float = 60) -> list[EmailMessage]:
+        """The first ``count`` messages to ``to`` whose subject contains ``subject`` and
+        whose text contains ``text`` (e.g. a link's token)."""
         end = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < end:
+        while True:
+            with self._lock:
+                found = [m for m in self.messages
+                         if to in str(m["To"]) and subject in str(m["Subject"])
+                         and text in mail_text(m)]
+            if len(found) >= count or time.monotonic() > end:
+                assert len(found) >= count, (
+                    f"{count} mail(s) to {to} about {subject!r} expected, got {len(found)}: "
+                    f"{[(str(m['To']), str(m['Subject'])) for m in self.messages]}")
+                return found[:count]
             time.sleep(0.05)
-        return list(self.messages)
+
+    def wait_for_count(self, count: int, timeout: float = 30) -> list[EmailMessage]:
+        """Every message received, once there are at least ``count`` (or the timeout)."""
+        end = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if len(self.messages) >= count or time.monotonic() > end:
+                    return list(self.messages)
+            time.sleep(0.05)
+
+
+def mail_text(message: EmailMessage) -> str:
+    """The plain-text body of ``message``."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    """aiosmtpd on 127.0.0.1, port chosen by the system (bound 0, read back)."""
-    from aiosmtpd.controller import Controller
-
-    messages: list[Message] = []
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-            messages.append(message_from_bytes(envelope.content))
-            return "250 OK"
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SmtpSink(controller.port, messages)
-    finally:
-        controller.stop()
+def smtp_sink() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, stopped after the test."""
+    with MailServer() as server:
+        yield server
 
 
 # -- uvicorn in a thread ---------------------------------------------------------------

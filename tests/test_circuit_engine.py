@@ -166,6 +166,31 @@ def test_reminders_are_due_based_idempotent_and_stop(kit: CircuitKit) -> None:
         ("reminder", "maire-aniane")] * 3 + [("deadline-near", None)]
 
 
+def test_a_reminder_asked_now_is_counted_journaled_and_queued(kit: CircuitKit) -> None:
+    """The coordinator reminds one signatory, then everyone awaited: each reminder counts
+    (the automatic ones follow from it), is journaled with who asked, and is mailed; a
+    signatory who signed, or a closed circuit, is refused."""
+    started = kit.start(MAYORS)
+    kit.engine.claim_notifications()
+    assert kit.engine.remind("c1", "maire-aniane", by="coordinator") == ["maire-aniane"]
+    remote_sign(kit, started.tokens["maire-gignac"], "maire-gignac")
+    with pytest.raises(Conflict, match="not awaited"):
+        kit.engine.remind("c1", "maire-gignac")
+    with pytest.raises(NotFound):
+        kit.engine.remind("c1", "maire-nulle-part")
+    assert kit.engine.remind("c1") == ["maire-aniane"]
+    assert kit.engine.status("c1").slot("maire-aniane").reminders_sent == 2
+    events = [e for e in kit.engine.journal("c1")[0] if e.kind == "reminded"]
+    assert [(e.data["slot"], e.data["count"], e.data["by"]) for e in events] == [
+        ("maire-aniane", 1, "coordinator"), ("maire-aniane", 2, "coordinator")]
+    assert [(n.kind, n.slot.id if n.slot else None)
+            for n in kit.engine.claim_notifications()
+            if n.kind == "reminder"] == [("reminder", "maire-aniane")] * 2
+    kit.engine.cancel("c1")
+    with pytest.raises(Conflict):
+        kit.engine.remind("c1")
+
+
 def test_deadline_expires_the_circuit_and_its_links(kit: CircuitKit) -> None:
     started = kit.start(MAYORS)
     kit.clock.advance(days=21)

@@ -7,7 +7,7 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
-from fixtures_circuit import CircuitKit, SmtpSink
+from fixtures_circuit import CircuitKit, MailServer
 from test_circuit_acceptance import MAYORS
 
 from ctgdocs.circuit.mailer import OutboxMailer, SmtpMailer
@@ -34,12 +34,12 @@ def decoded_subject(message: Message) -> str:
 
 
 def test_invitations_reminders_and_coordinator_mails(kit: CircuitKit,
-                                                     smtp_sink: SmtpSink) -> None:
+                                                     smtp_sink: MailServer) -> None:
     started = kit.start(MAYORS)
     mailer = SmtpMailer(smtp_sink.url)
     assert dispatch(kit.engine, mailer, SENDER) == 2
     assert dispatch(kit.engine, mailer, SENDER) == 0  # sent once
-    invitations = smtp_sink.wait_for(2)
+    invitations = smtp_sink.wait_for_count(2)
     by_to = {m["To"]: m for m in invitations}
     gignac = next(m for to, m in by_to.items() if "jf.soto@gignac.example.fr" in to)
     text, html = parts(gignac)
@@ -54,11 +54,11 @@ def test_invitations_reminders_and_coordinator_mails(kit: CircuitKit,
     kit.clock.advance(days=3, seconds=1)
     kit.engine.sweep("c1")
     assert dispatch(kit.engine, mailer, SENDER) == 2
-    reminders = smtp_sink.wait_for(4)[2:]
+    reminders = smtp_sink.wait_for_count(4)[2:]
     assert all(decoded_subject(m).startswith("Rappel : ") for m in reminders)
     kit.engine.decline(started.tokens["maire-aniane"], "Le conseil n'a pas délibéré")
     dispatch(kit.engine, mailer, SENDER)
-    declined = smtp_sink.wait_for(5)[4]
+    declined = smtp_sink.wait_for_count(5)[4]
     assert "coord@caf34.example.fr" in declined["To"]
     text, _ = parts(declined)
     assert "a refusé de signer" in text and "Le conseil n'a pas délibéré" in text
@@ -68,11 +68,12 @@ def test_invitations_reminders_and_coordinator_mails(kit: CircuitKit,
 def test_smtp_failure_is_retried(kit: CircuitKit, tmp_path: Path) -> None:
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"smtp://127.0.0.1:{s.getsockname()[1]}"
+    closed = socket.socket()  # bound, never listening: connections are refused
+    closed.bind(("127.0.0.1", 0))
+    dead = f"smtp://127.0.0.1:{closed.getsockname()[1]}"
     kit.start(MAYORS)
-    assert dispatch(kit.engine, SmtpMailer(dead), SENDER) == 0
+    with closed:
+        assert dispatch(kit.engine, SmtpMailer(dead), SENDER) == 0
     assert dispatch(kit.engine, OutboxMailer(tmp_path / "outbox"), SENDER) == 2
     written = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(written) == 2 and (tmp_path / "outbox").stat().st_mode & 0o777 == 0o700

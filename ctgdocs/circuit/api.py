@@ -50,7 +50,7 @@ def _address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def _call(request: Request, token: str | None, fn: Any, *args: Any,
+async def call_engine(request: Request, token: str | None, fn: Any, *args: Any,
                 **kwargs: Any) -> Any:
     """Run an engine call in a worker thread; count its failures against the client
     address and the token (rate limits)."""
@@ -122,7 +122,7 @@ async def health() -> dict[str, str]:
 @router.get("/invitations/{token}")
 async def get_invitation(token: str, request: Request) -> dict[str, Any]:
     """Who signs what, and the state of the circuit. Changes nothing."""
-    found = await _call(request, token, _engine(request).invitation, token)
+    found = await call_engine(request, token, _engine(request).invitation, token)
     if found.slot is None:
         raise NotFound("unknown-link", "a coordinator link is not an invitation")
     return invitation_json(found)
@@ -131,7 +131,7 @@ async def get_invitation(token: str, request: Request) -> dict[str, Any]:
 @router.get("/invitations/{token}/document")
 async def get_document(token: str, request: Request) -> Response:
     """The current document (journaled as opened)."""
-    data, head = await _call(request, token, _engine(request).download, token,
+    data, head = await call_engine(request, token, _engine(request).download, token,
                              _address(request))
     return _pdf(data, head, request.app.state.pdf_name)
 
@@ -154,7 +154,7 @@ async def post_document(token: str, request: Request,
         await anyio.to_thread.run_sync(lambda: engine.note_refused(
             token, refusal.code, _address(request), detail=refusal.detail))
         raise
-    result = await _call(request, token, engine.upload, token, data, if_match=if_match,
+    result = await call_engine(request, token, engine.upload, token, data, if_match=if_match,
                          address=_address(request))
     request.app.state.kick()
     return accepted_json(result)
@@ -187,7 +187,7 @@ async def post_session(token: str, body: SessionRequest, request: Request
     """Prepare a remote signature for the certificate sent (waits for another
     session's lease, bounded, else 409 ``busy`` with ``Retry-After``)."""
     certs = [_b64(c, "certificates") for c in body.certificates]
-    info = await _call(request, token, _engine(request).open_session, token, certs,
+    info = await call_engine(request, token, _engine(request).open_session, token, certs,
                        _address(request))
     return {"session": info.id, "to_sign": base64.b64encode(info.to_sign).decode(),
             "digest_algorithm": info.digest_algorithm,
@@ -199,7 +199,7 @@ async def post_signature(token: str, session: str, body: SignatureBody, request:
                          ) -> dict[str, Any]:
     """Finish a session with the signature value: committed like an accepted upload."""
     signature = _b64(body.signature, "signature")
-    result = await _call(request, token, _engine(request).finish_session, token, session,
+    result = await call_engine(request, token, _engine(request).finish_session, token, session,
                          signature, _address(request))
     request.app.state.kick()
     return accepted_json(result)
@@ -208,7 +208,7 @@ async def post_signature(token: str, session: str, body: SignatureBody, request:
 @router.post("/invitations/{token}/decline")
 async def post_decline(token: str, body: DeclineBody, request: Request) -> dict[str, Any]:
     """Refuse to sign (the circuit stops; the coordinator is told)."""
-    await _call(request, token, _engine(request).decline, token, body.reason,
+    await call_engine(request, token, _engine(request).decline, token, body.reason,
                 _address(request))
     request.app.state.kick()
     return {"state": "declined"}
@@ -231,7 +231,7 @@ def _bearer(request: Request, circuit: str) -> str:
 
 async def _coordinator(request: Request, circuit: str) -> str:
     token = _bearer(request, circuit)
-    owned = await _call(request, token, _engine(request).coordinator_circuit, token)
+    owned = await call_engine(request, token, _engine(request).coordinator_circuit, token)
     if owned != circuit:
         raise NotFound("unauthorized", "not this circuit's coordinator")
     return token
@@ -256,7 +256,7 @@ async def get_circuit(circuit: str, request: Request) -> dict[str, Any]:
 async def get_circuit_document(circuit: str, request: Request) -> Response:
     """The current document, for the coordinator."""
     token = await _coordinator(request, circuit)
-    data, head = await _call(request, token, _engine(request).download, token,
+    data, head = await call_engine(request, token, _engine(request).download, token,
                              _address(request))
     return _pdf(data, head, request.app.state.pdf_name)
 

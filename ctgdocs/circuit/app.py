@@ -27,6 +27,7 @@ from ..exceptions import ServiceError
 from .api import router
 from .mails import dispatch
 from .messages import message_for
+from .pages import install_pages
 from .web import RateLimiter, RequestLog, SecurityHeaders, token_key
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ def create_app(settings: CircuitSettings, engine: CircuitEngine | None = None,
     app.state.pdf_name = "convention.pdf"
     app.state.kick = worker.kick
     app.include_router(router)
+    install_pages(app)
     _handlers(app)
     app.add_middleware(_RateLimitGate)
     app.add_middleware(SecurityHeaders)

@@ -248,6 +248,29 @@ class Lifecycle:
                 return "warned"
         return None
 
+    def remind(self, circuit: str, slot_id: str | None = None, *,
+               by: str = "coordinator") -> list[str]:
+        """Send a reminder now (not only when due) to ``slot_id`` (``None``: to every
+        signatory whose signature is awaited); the ids reminded. Each reminder is counted
+        (the automatic ones then follow from it), journaled (``reminded``, with ``by``)
+        and queued for mail, in one transaction. :class:`Conflict` when the circuit is
+        not open or that signatory's signature is not awaited."""
+        now = self.clock()
+        with self.store.write(circuit) as conn:
+            view = load_view(conn, circuit)
+            if view.state != CircuitState.OPEN:
+                raise Conflict("circuit-closed", f"circuit {circuit} is {view.state}")
+            if slot_id is not None and slot_id not in {s.id for s in view.slots}:
+                raise NotFound("unknown-slot", f"circuit {circuit} has no signatory "
+                               f"{slot_id!r}")
+            targets = [s for s in view.slots if s.state == SlotState.INVITED
+                       and slot_id in (None, s.id)]
+            if slot_id is not None and not targets:
+                raise Conflict("not-invited", f"{slot_id}'s signature is not awaited")
+            for slot in targets:
+                self._send_reminder(conn, circuit, slot, now, by)
+        return [s.id for s in targets]
+
     def _remind(self, circuit: str, now: dt.datetime) -> list[str]:
         done = []
         with self.store.write(circuit) as conn:
@@ -257,15 +280,19 @@ class Lifecycle:
             for slot in view.slots:
                 if reminder_due(slot, view.reminders, now) is None:
                     continue
-                count = slot.reminders_sent + 1
-                conn.execute(sa.update(slots).where(_slot(circuit, slot.id)).values(
-                    reminders_sent=count, last_reminded_at=now))
-                append_event(conn, circuit, "reminded", {"slot": slot.id, "count": count,
-                                                         "email": slot.spec.email}, now)
-                self._enqueue(conn, circuit, "reminder", slot.id, slot.generation,
-                              {"count": count}, now)
+                self._send_reminder(conn, circuit, slot, now)
                 done.append(slot.id)
         return done
+
+    def _send_reminder(self, conn: Connection, circuit: str, slot: SlotView,
+                       now: dt.datetime, by: str | None = None) -> None:
+        count = slot.reminders_sent + 1
+        conn.execute(sa.update(slots).where(_slot(circuit, slot.id)).values(
+            reminders_sent=count, last_reminded_at=now))
+        data = {"slot": slot.id, "count": count, "email": slot.spec.email}
+        append_event(conn, circuit, "reminded", {**data, "by": by} if by else data, now)
+        self._enqueue(conn, circuit, "reminder", slot.id, slot.generation,
+                      {"count": count}, now)
 
     def _close_sessions(self, now: dt.datetime) -> int:
         with self.store.write() as conn:
