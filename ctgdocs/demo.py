@@ -1,5 +1,6 @@
 """The whole story on one convention: build, demo PKI, local services, seal, 16 signatures
-in circuit order, strict verification. Used by ``ctg demo`` and ``make demo``."""
+in circuit order, strict verification, archive and offline verification of the bundle.
+Used by ``ctg demo`` and ``make demo``."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 SIGNED_NAME = "convention-signee.pdf"
 """File name of the signed package, next to convention-package.pdf."""
 LTA_NAME = "convention-signee-lta.pdf"
-"""The signed package with validation data and a document timestamp (PAdES B-LTA)."""
+"""A copy of the bundle's PAdES B-LTA file, next to the signed package."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,12 @@ class DemoResult:
     signed: Path
     """The sealed and signed package."""
     archived: Path
-    """The signed package made verifiable offline (PAdES B-LTA)."""
+    """The signed package made verifiable offline (PAdES B-LTA): a copy of the bundle's,
+    next to the signed package."""
+    bundle: Path
+    """The evidence bundle (``ctg archive``), verified offline."""
+    bundle_valid: bool
+    """The offline verification of the bundle found nothing wrong."""
     pki: Path
     """The demonstration PKI folder."""
     trust_anchor: Path
@@ -58,10 +64,40 @@ def demo_subjects(conv: Convention) -> tuple[list[DemoSubject], DemoSubject]:
     from signers.demo_pki import DemoSubject
 
     people = [DemoSubject(s.id, s.person.full_name, s.organisation, s.capacity,
-                          s.person.email) for s in conv.signatories]
+                          s.person.email, _demo_qualification(i, s))
+              for i, s in enumerate(conv.signatories)]
     seal = DemoSubject(SEAL_FIELD, conv.caf.short_name, conv.caf.name,
-                       "Cachet électronique de l'organisme")
+                       "Cachet électronique de l'organisme", qualification="qscd")
     return people, seal
+
+
+def _demo_qualification(index: int, signatory: Signatory) -> str | None:
+    """Which demonstration certificates are qualified, so that the demonstration trusted
+    list gives each eIDAS status: the Caf's people and a third of the mayors hold
+    qualified certificates on a QSCD, the EPCI president and another third qualified
+    certificates only, the other mayors ordinary ones."""
+    if signatory.role in (SignatoryRole.CAF_DIRECTOR, SignatoryRole.CAF_PRESIDENT):
+        return "qscd"
+    if signatory.role is not SignatoryRole.MAYOR:
+        return "qualified"
+    return ("qscd", "qualified", None)[index % 3]
+
+
+def signing_reason(conv: Convention, signatory: Signatory) -> str | None:
+    """The /Reason of a demonstration signature: the deliberation authorising it."""
+    delib = None
+    if signatory.role is SignatoryRole.MAYOR:
+        delib = next(c.deliberation for c in conv.communes
+                     if signatory.id == f"maire-{c.slug}")
+    elif signatory.role is SignatoryRole.EPCI_PRESIDENT:
+        delib = conv.epci.deliberation
+    elif signatory.role is SignatoryRole.CAF_PRESIDENT:
+        delib = conv.caf.board_deliberation
+    if delib is None:
+        return None
+    from .render import french_date
+
+    return f"Délibération du {delib.body} n° {delib.number} du {french_date(delib.date)}"
 
 
 def circuit_order(conv: Convention) -> list[Signatory]:
@@ -80,6 +116,8 @@ def run_demo(data: Path, output_root: Path = Path("output"),
     from signers.demo_pki import create_demo_pki
     from signers.services import listening_socket, running_services
 
+    from .archive import demo as archive
+    from .archive import layout as archive_layout
     from .signatories import expected_signers, seal_expected
 
     speedups.enable()  # as ctg sign and ctg verify (unless SIGNERS_SPEEDUPS=off)
@@ -105,16 +143,20 @@ def run_demo(data: Path, output_root: Path = Path("output"),
         report = _verify(signed, list(expected.values()), pki.root_cert)
         say(f"5. verification: {'valid' if report.valid else 'NOT VALID'}, "
             f"{len(report.signed)} of {len(expected)} expected signatures (seal included)")
-        archived = folder / LTA_NAME
-        _long_term(signed, archived, services.tsa_url, pki.root_cert)
-        say(f"6. validation data and a document timestamp added (PAdES B-LTA): {archived}")
         from .circuit.demo import run_circuit_demo  # the same 16 signatures, collected
 
-        run_circuit_demo(data, build.package, pki, services.tsa_url, folder, say)
-    say("7. services stopped")
+        circuit = run_circuit_demo(data, build.package, pki, services.tsa_url, folder, say)
+        # the circuit's document, with its journal (found beside it)
+        bundle = archive.archive_signed(circuit.document, data, pki, services.tsa_url,
+                                        folder / archive.BUNDLE_NAME, say)
+    say("12. services stopped")
+    check = archive.verify_archived(bundle.path, pki, say)
+    archived = folder / LTA_NAME
+    shutil.copyfile(bundle.path / archive_layout.PDF, archived)
     from signers.report import render_table
 
-    return DemoResult(build.package, signed, archived, pki_dir, pki.root_cert, len(times),
+    return DemoResult(build.package, signed, archived, bundle.path,
+                      check.valid, pki_dir, pki.root_cert, len(times),
                       sum(times) / len(times), report.valid, report.complete, render_table(report))
 
 
@@ -136,7 +178,8 @@ def _sign_all(conv: Convention, package: Path, signed: Path, pki: DemoPki, tsa: 
         started = time.perf_counter()
         sign_field(signed, signed, signatory.id,
                    Pkcs12Credentials(pki.pkcs12(signatory.id), pki.passphrase),
-                   expected=expected[signatory.id], tsa_url=tsa, wording=STAMP_WORDING)
+                   expected=expected[signatory.id], tsa_url=tsa, wording=STAMP_WORDING,
+                   reason=signing_reason(conv, signatory))
         times.append(time.perf_counter() - started)
         say(f"   {n:2d}/{len(conv.signatories)} signed by {signatory.person.formal_name}, "
             f"{signatory.capacity} ({times[-1]:.2f} s)")
@@ -147,13 +190,3 @@ def _verify(signed: Path, expected: list[ExpectedSigner], root: Path) -> Documen
     from signers.verify import verify_document
 
     return verify_document(signed, expected=expected, trust_roots=[root])
-
-
-def _long_term(signed: Path, archived: Path, tsa: str, root: Path) -> None:
-    from pyhanko.keys import load_cert_from_pemder
-
-    from signers.ltv import add_long_term_validation
-
-    add_long_term_validation(signed, archived, tsa_url=tsa,
-                             trust_roots=[load_cert_from_pemder(str(root))])
-

@@ -14,6 +14,11 @@ Layout of the folder::
     <id>.p12 / <id>.pem         one PKCS#12 (key + certificate + chain) per subject
     crl/racine.crl, crl/intermediaire.crl
     private/                    CA, TSA and OCSP responder keys and certificates
+    DEMO-liste-de-confiance.xml a signed DEMONSTRATION trusted list (ETSI TS 119 612)
+                                naming the intermediate CA a qualified service, so that
+                                subjects created with ``qualification`` hold qualified
+                                certificates (see :mod:`signers.demo_trusted_list`)
+    horodatage-longue-duree/    a second, long-lived TSA (:func:`add_long_lived_tsa`)
 """
 
 from __future__ import annotations
@@ -39,12 +44,15 @@ DEMO_LABEL = "DÉMONSTRATION — sans valeur"
 DEFAULT_PASSPHRASE = "demo-ctg"
 """Passphrase of every PKCS#12 file of the demonstration PKI (documented in README.txt)."""
 
-"""Where ``ctg demo-services`` listens by default."""
-
+QUALIFICATIONS = (None, "qualified", "qscd")
+"""Values of :attr:`DemoSubject.qualification`."""
 ROOT_FILE = "DEMO-racine.pem"
 INTERMEDIATE_FILE = "DEMO-intermediaire.pem"
 CHAIN_FILE = "DEMO-chaine.pem"
 MANIFEST_FILE = "pki.json"
+TRUSTED_LIST_FILE = "DEMO-liste-de-confiance.xml"
+LONG_TSA_DIR = "horodatage-longue-duree"
+"""Folder of the long-lived second TSA (:func:`add_long_lived_tsa`)."""
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -63,6 +71,16 @@ class DemoSubject:
     """Capacity (certificate title), e.g. ``Le Maire de Gignac``."""
     email: str | None = None
     """E-mail address (emailAddress and SAN rfc822Name)."""
+    qualification: str | None = None
+    """``None``: an ordinary certificate; ``qualified``: a qualified certificate (ETSI
+    EN 319 412-5 QC statements: compliance and type, signature or seal); ``qscd``: a
+    qualified certificate whose key is declared to be in a qualified signature creation
+    device (QC statement QcSSCD). The demonstration trusted list makes them count."""
+
+    def __post_init__(self) -> None:
+        if self.qualification not in QUALIFICATIONS:
+            raise ValueError(f"{self.id}: qualification must be one of "
+                             f"{', '.join(map(str, QUALIFICATIONS))}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,13 @@ class DemoPki:
         """URL of the OCSP responder."""
         return f"{self.services_url}/ocsp"
 
+    @property
+    def trusted_list(self) -> Path:
+        """The signed demonstration trusted list (ETSI TS 119 612) naming the
+        intermediate CA as a qualified service: pass it to ``--trusted-list`` with the
+        root as ``--trust``."""
+        return self.directory / TRUSTED_LIST_FILE
+
     def pkcs12(self, subject_id: str) -> Path:
         """The PKCS#12 file of ``subject_id``."""
         return self.directory / f"{subject_id}.p12"
@@ -139,13 +164,31 @@ def create_demo_pki(subjects: Iterable[DemoSubject], out_dir: str | os.PathLike[
     _check_ids(everyone)
     ca = _make_cas(out, url, now)
     _make_service_certs(out, ca, url, now)
-    records = {s.id: _make_subject(out, ca, s, url, now, passphrase) for s in everyone}
+    records = {s.id: _make_subject(out, ca, s, url, now, passphrase,
+                                   seal=s is organisation_seal) for s in everyone}
     pki = DemoPki(out, url, passphrase, everyone,
                   organisation_seal.id if organisation_seal else None)
     _write_manifest(pki, records, revoked={})
     write_crls(out, now=now)
+    _make_trusted_list(out, ca, now)
     _write_readme(pki)
     return pki
+
+
+def _make_trusted_list(out: Path, ca: _Ca, now: dt.datetime) -> Path:
+    """``DEMO-liste-de-confiance.xml``, signed by a list operator certificate issued by
+    the root."""
+    from .demo_trusted_list import write_demo_trusted_list
+
+    key = _ec_key()
+    operator = (_builder(_name("CTG Démonstration — opérateur de la liste de confiance"),
+                         ca.root.subject, key.public_key(), ca.root_key, now)
+                .add_extension(x509.KeyUsage(
+                    digital_signature=True, content_commitment=True, key_encipherment=False,
+                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                    crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+                .sign(ca.root_key, hashes.SHA256()))
+    return write_demo_trusted_list(out / TRUSTED_LIST_FILE, ca.cert, operator, key, now)
 
 
 def _check_ids(subjects: Sequence[DemoSubject]) -> None:
@@ -181,7 +224,8 @@ def _name(cn: str, org: str = "ctgdocs", *, title: str | None = None,
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key: object,
-             issuer_key: PrivateKey, now: dt.datetime, years: int = 3) -> x509.CertificateBuilder:
+             issuer_key: PrivateKey, now: dt.datetime, years: int = 3,
+             until: dt.datetime | None = None) -> x509.CertificateBuilder:
     ski = x509.SubjectKeyIdentifier.from_public_key(public_key)  # type: ignore[arg-type]
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(
         issuer_key.public_key())  # type: ignore[arg-type]
@@ -189,7 +233,7 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: object,
             .public_key(public_key)  # type: ignore[arg-type]
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=365 * years + 1))
+            .not_valid_after(until or now + dt.timedelta(days=365 * years + 1))
             .add_extension(ski, critical=False)
             .add_extension(aki, critical=False))
 
@@ -248,6 +292,7 @@ def _make_service_certs(out: Path, ca: _Ca, url: str, now: dt.datetime) -> None:
            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
                           critical=True)
            .add_extension(_signer_usage(), critical=True)
+           .add_extension(_aia(url), critical=False)
            .add_extension(_crl_dp(url, "intermediaire"), critical=False)
            .sign(ca.key, hashes.SHA256()))
     ocsp_key = _ec_key()
@@ -264,7 +309,7 @@ def _make_service_certs(out: Path, ca: _Ca, url: str, now: dt.datetime) -> None:
 
 
 def _make_subject(out: Path, ca: _Ca, s: DemoSubject, url: str, now: dt.datetime,
-                  passphrase: str) -> dict[str, str]:
+                  passphrase: str, *, seal: bool = False) -> dict[str, str]:
     key = _ec_key()
     b = (_builder(_name(s.name, s.organisation, title=s.title, email=s.email),
                   ca.cert.subject, key.public_key(), ca.key, now)
@@ -275,12 +320,70 @@ def _make_subject(out: Path, ca: _Ca, s: DemoSubject, url: str, now: dt.datetime
     if s.email:
         b = b.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(s.email)]),
                             critical=False)
+    if s.qualification:
+        b = b.add_extension(_qc_statements(seal, s.qualification == "qscd"), critical=False)
     cert = b.sign(ca.key, hashes.SHA256())
     _write_pem(out / f"{s.id}.pem", cert)
     write_pkcs12(out / f"{s.id}.p12", key, cert, [ca.cert, ca.root], passphrase,
                  friendly_name=s.id)
     return {"serial": format(cert.serial_number, "x"),
             "sha256": cert.fingerprint(hashes.SHA256()).hex()}
+
+
+def _qc_statements(seal: bool, qscd: bool) -> x509.UnrecognizedExtension:
+    """ETSI EN 319 412-5 QC statements: EU qualified certificate, for signatures or
+    seals, and (``qscd``) key in a qualified signature creation device."""
+    from pyhanko.sign.ades.qualified_asn1 import QcCertificateType, QcStatement, QcStatements
+
+    statements = [QcStatement({"statement_id": "qc_compliance"}),
+                  QcStatement({"statement_id": "qc_type", "statement_info":
+                               QcCertificateType(["qct_eseal" if seal else "qct_esign"])})]
+    if qscd:
+        statements.append(QcStatement({"statement_id": "qc_sscd"}))
+    return x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.3"),
+                                      QcStatements(statements).dump())
+
+
+def add_long_lived_tsa(pki: DemoPki, *, years: int = 4,
+                       now: dt.datetime | None = None) -> Path:
+    """A second timestamping authority of the same PKI, valid ``years`` years (at most as
+    long as the intermediate CA that issues it; the first one expires with the other
+    certificates after 3 years), to renew archive timestamps.
+
+    Its certificate is registered in ``pki.json`` (as a service, not a subject) so that
+    the PKI's OCSP responder answers for it. Returns a folder that ``ctg demo-services``
+    (or :func:`signers.services.running_services`) serves like a PKI folder: its TSA signs
+    with the new certificate."""
+    now = now or dt.datetime.now(dt.UTC)
+    folder = pki.directory / LONG_TSA_DIR
+    (folder / "private").mkdir(parents=True, exist_ok=True)
+    ca_key = load_key(pki.directory / "private" / "intermediaire.key.pem")
+    ca = load_cert(pki.directory / INTERMEDIATE_FILE)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    until = min(now + dt.timedelta(days=365 * years + 1), ca.not_valid_after_utc)
+    cert = (_builder(_name("CTG Démonstration — horodatage longue durée"), ca.subject,
+                     key.public_key(), ca_key, now, until=until)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
+                           critical=True)
+            .add_extension(_signer_usage(), critical=True)
+            .add_extension(_aia(pki.services_url), critical=False)
+            .add_extension(_crl_dp(pki.services_url, "intermediaire"), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    _write_key(folder / "private" / "tsa.key.pem", key)
+    _write_pem(folder / "private" / "tsa.pem", cert)
+    _write_pem(pki.directory / f"{LONG_TSA_DIR}.pem", cert)
+    data = read_manifest(pki.directory)
+    data["subjects"] = [s for s in data["subjects"] if s["id"] != LONG_TSA_DIR] + [{
+        "id": LONG_TSA_DIR, "name": "CTG Démonstration — horodatage longue durée",
+        "organisation": "ctgdocs", "title": None, "email": None, "qualification": None,
+        "service": True, "serial": format(cert.serial_number, "x"),
+        "sha256": cert.fingerprint(hashes.SHA256()).hex()}]
+    _save_manifest(pki.directory, data)
+    for name in (ROOT_FILE, INTERMEDIATE_FILE, MANIFEST_FILE, "private/ocsp.pem",
+                 "private/ocsp.key.pem"):
+        (folder / name).write_bytes((pki.directory / name).read_bytes())
+    (folder / "private" / "ocsp.key.pem").chmod(0o600)
+    return folder
 
 
 def issue_certificate(pki: DemoPki, subject: DemoSubject, *, valid_from: dt.datetime,
@@ -348,13 +451,18 @@ def _write_manifest(pki: DemoPki, records: dict[str, dict[str, str]],
         "passphrase": pki.passphrase,
         "seal_id": pki.seal_id,
         "subjects": [{"id": s.id, "name": s.name, "organisation": s.organisation,
-                      "title": s.title, "email": s.email, **records[s.id]}
+                      "title": s.title, "email": s.email,
+                      "qualification": s.qualification, **records[s.id]}
                      for s in pki.subjects],
         "revoked": revoked,
     }
-    tmp = pki.directory / (MANIFEST_FILE + ".tmp")
+    _save_manifest(pki.directory, data)
+
+
+def _save_manifest(directory: Path, data: dict) -> None:  # type: ignore[type-arg]
+    tmp = directory / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, pki.directory / MANIFEST_FILE)
+    os.replace(tmp, directory / MANIFEST_FILE)
 
 
 def read_manifest(pki_dir: str | os.PathLike[str]) -> dict:  # type: ignore[type-arg]
@@ -372,7 +480,8 @@ def load_demo_pki(pki_dir: str | os.PathLike[str]) -> DemoPki:
     """Open an existing demonstration PKI folder."""
     data = read_manifest(pki_dir)
     subjects = tuple(DemoSubject(s["id"], s["name"], s["organisation"], s.get("title"),
-                                 s.get("email")) for s in data["subjects"])
+                                 s.get("email"), s.get("qualification"))
+                     for s in data["subjects"] if not s.get("service"))
     by_serial = {s["serial"]: s["id"] for s in data["subjects"]}
     revoked = tuple(by_serial.get(serial, serial) for serial in data["revoked"])
     return DemoPki(Path(pki_dir), data["services_url"], data["passphrase"], subjects,
@@ -390,9 +499,7 @@ def revoke(pki: DemoPki | str | os.PathLike[str], subject_id: str, *,
         raise KeyError(f"{subject_id}: no such subject in {directory / MANIFEST_FILE}")
     when = when or dt.datetime.now(dt.UTC)
     data["revoked"][serials[subject_id]] = when.isoformat()
-    tmp = directory / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, directory / MANIFEST_FILE)
+    _save_manifest(directory, data)
     write_crls(directory)
     return load_demo_pki(directory)
 

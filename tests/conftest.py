@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["fixtures_pki", "fixtures_circuit", "fixtures_portal"]
+pytest_plugins: list[str] = ["fixtures_pki", "fixtures_circuit", "fixtures_portal",
+                              "fixtures_archive"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import archive as _archive
 from . import build as _build
 from . import circuit as _circuit
 from . import demo as _demo
@@ -13,6 +14,7 @@ from . import sign as _sign
 from . import verify as _verify
 
 COMMANDS: list[Callable[[Any], None]] = [
+    _archive.register,
     _build.register,
     _circuit.register,
     _demo.register,

@@ -17,9 +17,10 @@ def register(sub: Any) -> None:
         description="Build the package, create a DEMONSTRATION PKI (unfit for real "
         "signatures), start local timestamp/OCSP/CRL services on 127.0.0.1, seal the "
         "package as the Caf, have every signatory sign in circuit order (mayors, EPCI "
-        "president, partners, Caf board president, Caf director), verify, add "
-        "validation data and a document timestamp (PAdES B-LTA, verifiable offline), "
-        "stop the services and print a summary.")
+        "president, partners, Caf board president, Caf director), verify, archive the "
+        "signed convention into an evidence bundle (PAdES B-LTA, reports, SEDA 2.3 "
+        "bordereau, timestamped manifest), stop the services, verify the bundle offline "
+        "and print a summary.")
     p.add_argument("data", type=Path, help="convention YAML file")
     p.add_argument("-o", "--output", type=Path, default=Path("output"), metavar="DIR",
                    help="output root (default: output)")
@@ -38,7 +39,12 @@ def run_demo(args: argparse.Namespace) -> int:
           f"Archival copy (PAdES B-LTA, verifiable offline): {result.archived}\n"
           f"  trust anchor: {result.trust_anchor} (demonstration only)\n"
           f"  check it yourself: ctg verify {result.archived} --offline --complete "
+          f"--trust {result.trust_anchor}\n"
+          f"Evidence bundle (ctg archive): {result.bundle}\n"
+          f"  check it yourself, offline: ctg archive verify {result.bundle} "
           f"--trust {result.trust_anchor}")
     if not result.valid:
         return ExitCode.VERIFICATION_FAILED
+    if not result.bundle_valid:
+        return ExitCode.ARCHIVE_INVALID
     return ExitCode.OK if result.complete else ExitCode.INCOMPLETE

@@ -1,4 +1,5 @@
-"""Author templates/convention.docx and templates/annexe-commune.docx with python-docx.
+"""Author templates/convention.docx, templates/annexe-commune.docx and
+templates/rapport-signatures.docx with python-docx.
 
 The .docx files are the source of truth (edit them in Word or LibreOffice); this script
 records how they were first written and can regenerate them:
@@ -829,11 +830,109 @@ def build_annex() -> DocumentObject:
         part(doc)
     return doc
 
+# --- the signature report of the archive ------------------------------------------------
+
+def kv_table(doc: DocumentObject | _Cell, rows: list[tuple[str, str]],
+             widths: tuple[float, float] = (4.6, 11.4)) -> Table:
+    """A two-column grid table of labels (shaded) and values, rows never split."""
+    table = doc.add_table(rows=len(rows), cols=2)
+    table.style = doc.part.document.styles["Table Grid"]  # type: ignore[union-attr]
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    _widths(table, list(widths))
+    for index, (row, (label, value)) in enumerate(zip(table.rows, rows, strict=True)):
+        _fill_cell(row.cells[0], fr(label), "En-tête tableau")
+        _shade(row.cells[0], HEADER_FILL)
+        _fill_cell(row.cells[1], value, "Texte tableau")
+        _row_flag(row, "w:cantSplit")
+        if index < len(rows) - 1:  # the table stays on one page
+            for cell in row.cells:
+                cell.paragraphs[0].paragraph_format.keep_with_next = True
+    return table
+
+
+def report_summary(doc: DocumentObject) -> None:
+    """Title block, the archived document and the summary."""
+    for text, style in (("Rapport de vérification des signatures", "Title"),
+                        ("{{ title }}", "Subtitle")):
+        para(doc, text, style).alignment = WD_ALIGN_PARAGRAPH.LEFT
+    para(doc, fr("Territoire : {{ territory }} – période {{ period }} – référence "
+                 "{{ reference }}"))
+    heading(doc, "Document archivé", 1)
+    kv_table(doc, [("Fichier", "{{ document.file }}"),
+                   ("Taille", "{{ document.size }}, {{ document.pages }} pages"),
+                   ("Empreinte SHA-256", "{{ document.sha256 }}"),
+                   ("Empreinte SHA-512", "{{ document.sha512 }}"),
+                   ("Horodatage d'archive", "{{ archived_at }}, par {{ tsa }}"),
+                   ("À renouveler avant le", "{{ renewal_due }}"),
+                   ("Ancres de confiance", "{{ anchors }}")])
+    para(doc, "")
+    heading(doc, "Résumé", 1)
+    for item in ("Signatures présentes : {{ count }} ; valides : {{ valid }}.",
+                 "Tous les signataires attendus ont signé : {{ complete }}.",
+                 "{{ qualification_note }}"):
+        para(doc, fr(item), "List Bullet").alignment = WD_ALIGN_PARAGRAPH.LEFT
+    para(doc, fr("Chaque signature a été validée selon l'algorithme de validation à long "
+                 "terme (ETSI EN 319 102-1), à partir des seules données de validation "
+                 "intégrées au document (certificats, réponses OCSP, listes de révocation) "
+                 "et de son horodatage d'archive, avec pour seules ancres de confiance "
+                 "celles indiquées ci-dessus. Le rapport technique complet est le fichier "
+                 "rapport-validation.xml (ETSI TS 119 102-2) du même paquet."))
+
+
+def report_signatures(doc: DocumentObject) -> None:
+    """One heading and one table per signature (a paragraph loop)."""
+    heading(doc, "Signatures", 1, new_page=True)
+    para(doc, "{%p for s in signatures %}")
+    heading(doc, "{{ s.number }}. {{ s.capacity }}", 2).paragraph_format.keep_with_next = True
+    kv_table(doc, [("Signataire", "{{ s.name }} ({{ s.organisation }})"),
+                   ("Délibération ou motif", "{{ s.deliberation }}"),
+                   ("Titulaire du certificat", "{{ s.holder }}"),
+                   ("Émetteur du certificat", "{{ s.issuer }}"),
+                   ("Empreinte SHA-256 du certificat", "{{ s.fingerprint }}"),
+                   ("Heure déclarée par le signataire", "{{ s.signing_time }}"),
+                   ("Horodatage de la signature", "{{ s.timestamp_time }}, par "
+                    "{{ s.timestamp_tsa }}"),
+                   ("Niveau PAdES", "{{ s.level }}"),
+                   ("Validité", "{{ s.trust }}"),
+                   ("Révocation", "{{ s.revocation }}"),
+                   ("Qualification (eIDAS)", "{{ s.qualification }}"),
+                   ("Champ de signature", "{{ s.field }}")])
+    para(doc, "")
+    para(doc, "{%p endfor %}")
+
+
+def report_journal(doc: DocumentObject) -> None:
+    """The circuit's journal, when there is one, and how to check again."""
+    para(doc, "{%p if journal %}")
+    heading(doc, "Journal du circuit de signature", 1)
+    para(doc, fr("Le journal journal.jsonl enchaîne {{ journal.events }} événements, "
+                 "chacun portant l'empreinte du précédent ; {{ journal.tokens }} jetons "
+                 "d'horodatage (dossier journal) en attestent la tête. Empreinte SHA-256 du "
+                 "dernier événement :"))
+    para(doc, "{{ journal.head }}", "Texte tableau")
+    para(doc, "{%p endif %}")
+    heading(doc, "Vérifier de nouveau", 1)
+    para(doc, fr("Le paquet se vérifie sans réseau, par exemple : ctg archive verify "
+                 "DOSSIER --trust RACINE.pem. Le manifeste (manifest.json) donne la taille "
+                 "et les empreintes SHA-256 et SHA-512 de chaque fichier ; son jeton "
+                 "d'horodatage (manifest.tsr) en atteste la date."))
+
+
+def build_report() -> DocumentObject:
+    """The French report of the signatures of an archived convention."""
+    doc = new_document("Rapport de vérification des signatures",
+                       "Rapport des signatures – {{ title }}", title_page=False)
+    for part in (report_summary, report_signatures, report_journal):
+        part(doc)
+    return doc
+
+
 def main(argv: list[str]) -> int:
-    """Write both templates into ``argv[0]`` (default: the templates folder)."""
+    """Write the three templates into ``argv[0]`` (default: the templates folder)."""
     out = Path(argv[0]) if argv else Path(__file__).resolve().parent.parent
     save(build_convention(), out / "convention.docx")
     save(build_annex(), out / "annexe-commune.docx")
+    save(build_report(), out / "rapport-signatures.docx")
     return 0
 
 
