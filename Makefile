@@ -44,10 +44,12 @@ lint: setup
 	$(VENV)/bin/ruff check ctgdocs signers tests bench examples
 	$(VENV)/bin/mypy ctgdocs signers
 
-# The verification, tamper and signing tests run twice: with the speed-ups (as ctg runs)
-# and on pyHanko's plain path alone (SIGNERS_SPEEDUPS=off); tests/test_speedups.py checks
-# that both paths agree verdict for verdict.
-SPEEDUP_TESTS := tests/test_verify.py tests/test_tamper.py tests/test_sign.py
+# The verification, tamper and signing tests — and the circuit's acceptance check and the
+# archive's verification, which judge signatures too — run twice: with the speed-ups (as
+# ctg runs) and on pyHanko's plain path alone (SIGNERS_SPEEDUPS=off);
+# tests/test_speedups.py checks that both paths agree verdict for verdict.
+SPEEDUP_TESTS := tests/test_verify.py tests/test_tamper.py tests/test_sign.py \
+	tests/test_circuit_acceptance.py tests/test_archive_verify.py
 
 test: setup lint
 	$(VENV)/bin/pytest -q
@@ -56,6 +58,9 @@ test: setup lint
 bench: setup
 	$(PY) bench/build.py
 	$(PY) bench/sign.py
+	$(PY) bench/circuit.py
+	$(PY) bench/portal.py
+	$(PY) bench/archive.py
 
 clean:
 	rm -rf output .bench .pytest_cache .mypy_cache .ruff_cache

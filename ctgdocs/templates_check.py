@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import re
 import zipfile
@@ -17,9 +16,9 @@ from docxtpl import DocxTemplate
 from jinja2 import nodes
 from lxml import etree
 
-from .model import Convention, slugify
 from .render import ANNEX_TEMPLATE, MAIN_TEMPLATE, Context, annex_context, main_context
 from .render import jinja_environment as _render_environment
+from .samples import sample_convention
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _TOKEN = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
@@ -74,65 +73,20 @@ ANY = _Shape("any")
 
 # --- declared contexts ------------------------------------------------------------------------
 
-def sample_convention() -> Convention:
-    """A small synthetic convention that fills every optional part of the model, so that
-    its contexts show every key the templates may use."""
-    from . import model as m
-
-    def person(civility: str, first: str, last: str) -> dict[str, Any]:
-        return {"civility": civility, "first_name": first, "last_name": last,
-                "email": f"{slugify(first)}.{slugify(last)}@example.fr"}
-
-    def delib(body: str, number: str) -> dict[str, Any]:
-        return {"body": body, "date": dt.date(2022, 12, 1), "number": number}
-
-    fig = {"label": "Enfants de moins de 3 ans", "value": "120", "source": "Insee RP 2019"}
-    communes = [{
-        "name": name, "insee": insee, "population": pop, "mayor": person(civ, "Alex", name),
-        "deliberation": delib("conseil municipal", f"2022-{i}"),
-        "competences_kept": ["Accueil périscolaire"],
-        "diagnostic": {"key_figures": [fig], "text": f"Analyse de {name}."},
-        "actions": [{"title": "Action communale", "field": "jeunesse",
-                     "description": "Description.", "years": [2023, 2024]}],
-        "services": ["Crèche"], "commitments": ["Mettre à disposition une salle."],
-    } for i, (name, insee, pop, civ) in enumerate([("Aubaine", "34001", 1200, "M."),
-                                                   ("Le Bourg", "34002", 800, "Mme"),
-                                                   ("Cazes", "34003", 15000, "M.")])]
-    action = {"code": "A1.1", "title": "Créer une crèche", "field": "petite-enfance",
-              "objectives": ["Accueillir"], "lead": "CC", "partners": ["Caf"],
-              "communes": ["Aubaine"], "years": [2023], "indicators": ["Places ouvertes"]}
-    return m.Convention.model_validate({
-        "id": "exemple", "title": "Convention territoriale globale 2023-2027",
-        "territory": "Exemple", "period": {"start": 2023, "end": 2027},
-        "signing": {"date": dt.date(2023, 3, 1), "place": "Aubaine"},
-        "fields": ["petite-enfance", "jeunesse"],
-        "caf": {"name": "Caisse d'allocations familiales de l'Exemple",
-                "short_name": "Caf de l'Exemple", "address": "1 rue A, 34000 Ville",
-                "director": person("Mme", "Claire", "Dir"),
-                "board_president": person("M.", "Paul", "Pres"),
-                "board_deliberation": delib("conseil d'administration", "CA-1")},
-        "epci": {"name": "Communauté de communes Exemple", "short_name": "CCE",
-                 "siren": "123456789", "address": "2 rue B, 34000 Ville",
-                 "president": person("M.", "Jean", "Pres"),
-                 "deliberation": delib("conseil communautaire", "CC-1")},
-        "communes": communes,
-        "partners": [{"id": "departement", "kind": "departement", "name": "Département",
-                      "representative": person("Mme", "Ana", "Dep"),
-                      "capacity": "La Présidente du Département",
-                      "deliberation": delib("conseil départemental", "CD-1")}],
-        "diagnostic": {"summary": "Résumé.", "key_figures": [fig],
-                       "findings": [{"field": "jeunesse", "text": "Constat."}]},
-        "action_plan": [{"title": "Axe 1 — Accueillir", "actions": [action]}],
-        "governance": {"steering": {"members": ["Élus"], "frequency": "une fois par an"},
-                       "technical": {"members": ["Techniciens"], "frequency": "chaque mois"}},
-        "contracts": [{"name": "PEDT", "description": "Articulé."}],
-    })
-
-
 def declared_contexts() -> dict[str, Context]:
-    """The context each template may use, from the sample convention (never a hand list)."""
+    """The context each template may use, from the sample convention (never a hand list)
+    and, for the archive's signature report, from a sample bundle."""
+    from .archive.report import REPORT_TEMPLATE, sample_context
+
     conv = sample_convention()
-    return {MAIN_TEMPLATE: main_context(conv), ANNEX_TEMPLATE: annex_context(conv, 0)}
+    return {MAIN_TEMPLATE: main_context(conv), ANNEX_TEMPLATE: annex_context(conv, 0),
+            REPORT_TEMPLATE: sample_context()}
+
+
+OPTIONAL_TEMPLATES = frozenset({"rapport-signatures.docx"})
+"""Templates a folder given to ``ctg check-templates`` may lack (``ctg build
+--templates DIR`` uses the two others; the archive report comes from the shipped
+templates)."""
 
 
 def _shape(value: Any) -> _Shape:
@@ -487,11 +441,14 @@ def check_template(path: Path, context: Context) -> list[TemplateProblem]:
 
 
 def check_templates(directory: Path) -> list[TemplateProblem]:
-    """Check ``convention.docx`` and ``annexe-commune.docx`` in ``directory``; an empty list
-    means both render with any valid convention's data."""
+    """Check ``convention.docx``, ``annexe-commune.docx`` and (when present)
+    ``rapport-signatures.docx`` in ``directory``; an empty list means they render with
+    any valid data."""
     problems: list[TemplateProblem] = []
     for name, context in declared_contexts().items():
         path = Path(directory) / name
+        if not path.is_file() and name in OPTIONAL_TEMPLATES:
+            continue
         if not path.is_file():
             problems.append(TemplateProblem(name, "file", "", f"missing template {path}; "
                                             "copy it from the project's templates folder"))

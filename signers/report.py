@@ -184,11 +184,25 @@ def _problem_lines(report: DocumentReport) -> list[str]:
     return lines + ([""] if lines else [])
 
 
+_MEANING = {
+    "QESig": "qualified electronic signature",
+    "AdESig-QC": "advanced electronic signature based on a qualified certificate",
+    "AdESig": "advanced electronic signature",
+    "QESeal": "qualified electronic seal",
+    "AdESeal-QC": "advanced electronic seal based on a qualified certificate",
+    "AdESeal": "advanced electronic seal",
+    "not AdES": "not a valid advanced signature",
+}
+"""What the ETSI TS 119 172-4 names of a qualification mean (eIDAS)."""
+
+
 def _detail_lines(report: DocumentReport) -> list[str]:
     """The reason each signer gave, and the legal qualification when it was assessed."""
     lines = [f"{s.field}: reason: {s.reason}" for s in report.signatures if s.reason]
     assessed = [s for s in report.signatures if s.qualification != "not assessed"]
-    lines += [f"{s.field}: qualification: {s.qualification}" for s in assessed]
+    lines += [f"{s.field}: qualification: {s.qualification}"
+              + (f" ({_MEANING[s.qualification]})" if s.qualification in _MEANING else "")
+              for s in assessed]
     if report.signatures and not assessed:
         lines.append("qualification: not assessed (no trusted list consulted)")
     return lines + ([""] if lines else [])

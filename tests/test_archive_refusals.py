@@ -200,3 +200,29 @@ def test_qualification_for_ctg_verify(reference_signed: Signed) -> None:
         assert q.status.value in names[expected[fieldname]], fieldname
         assert q.qualified_certificate == (expected[fieldname] is not None)
         assert q.qscd == (expected[fieldname] == "qscd")
+
+
+def test_ctg_verify_says_each_signatures_qualification(reference_signed: Signed,
+                                                        capsys) -> None:
+    """``ctg verify --trusted-list``: each signature's eIDAS status in the JSON and in the
+    human table; without a list, "not assessed"; a list that is not a trusted list is
+    an error naming it (exit 11)."""
+    import json
+
+    from ctgdocs.cli import main
+
+    pdf, root = str(reference_signed.signed), str(reference_signed.pki.root_cert)
+    tl = str(reference_signed.pki.trusted_list)
+    assert main(["verify", pdf, "--trust", root, "--trusted-list", tl, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    expected = {s.id: s.qualification for s in reference_signed.pki.subjects}
+    names = {"qscd": {"QESig", "QESeal"}, "qualified": {"AdESig-QC"}, None: {"AdESig"}}
+    for sig in report["signatures"]:
+        assert sig["qualification"] in names[expected[sig["field"]]], sig["field"]
+    assert main(["verify", pdf, "--trust", root, "--trusted-list", tl]) == 0
+    table = capsys.readouterr().out
+    assert ": qualification: QESig (qualified electronic signature)" in table
+    assert main(["verify", pdf, "--trust", root]) == 0
+    assert "qualification: not assessed" in capsys.readouterr().out
+    assert main(["verify", pdf, "--trust", root, "--trusted-list", root]) == 11
+    assert root in capsys.readouterr().err

@@ -398,3 +398,21 @@ def test_template_cache_not_private_is_not_used(templates: Path, tmp_path: Path)
     done = _render_annex_in_new_process(templates, cache)
     assert "not a folder private to this user" in done.stderr
     assert not any((cache / "templates").iterdir())
+
+
+def test_check_templates_also_checks_the_archive_report(tmp_path: Path, resources: Path) -> None:
+    """``ctg check-templates`` checks ``rapport-signatures.docx`` (the archive's French
+    report) when the folder holds one, against the report's own context; a folder
+    without it (``ctg build --templates DIR``) is not at fault."""
+    from ctgdocs.paths import TEMPLATES_DIR
+    from ctgdocs.templates_check import check_templates
+
+    for name in ("convention.docx", "annexe-commune.docx"):
+        shutil.copy(TEMPLATES_DIR / name, tmp_path / name)
+    assert check_templates(tmp_path) == []
+    shutil.copy(TEMPLATES_DIR / "rapport-signatures.docx", tmp_path)
+    assert check_templates(tmp_path) == []
+    shutil.copy(resources / "templates" / "undeclared-variable.docx",
+                tmp_path / "rapport-signatures.docx")
+    problems = check_templates(tmp_path)
+    assert problems and {p.template for p in problems} == {"rapport-signatures.docx"}

@@ -189,7 +189,7 @@ def sample_context() -> dict[str, Any]:
     """The report context of a sample convention, one signature of each kind and a
     journal: every key the template may use (what ``ctg check-templates`` should check
     ``rapport-signatures.docx`` against)."""
-    from ..templates_check import sample_convention
+    from ..samples import sample_convention
 
     conv = sample_convention()
     when = dt.datetime(2023, 2, 6, 16, 0, tzinfo=dt.UTC)

@@ -29,6 +29,9 @@ MESSAGES: dict[str, str] = {
     "circuit-closed": "Le circuit de signature est clos (terminé, refusé, annulé ou "
                       "expiré) : aucune signature n'est plus acceptée. Contactez le "
                       "coordinateur.",
+    "not-invited": "La signature de cette personne n'est pas attendue en ce moment (elle "
+                   "a signé, ou son étape n'est pas ouverte) : il n'y a personne à "
+                   "relancer.",
     "busy": "Un autre signataire est en train de signer. Réessayez dans quelques "
             "secondes.",
     "not-reopenable": "Seul un circuit refusé ou expiré peut être rouvert.",

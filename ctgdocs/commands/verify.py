@@ -31,6 +31,11 @@ def register(sub: Any) -> None:
                    help="also require every expected signatory to have signed")
     p.add_argument("--offline", action="store_true", help="no network: revocation data "
                    "must be embedded in the document (DSS)")
+    p.add_argument("--trusted-list", type=Path, action="append", default=[],
+                   metavar="TL.xml", help="ETSI TS 119 612 trusted list, e.g. the EU list "
+                   "of lists and a member state's list (repeatable): each signature is "
+                   "then said qualified, advanced based on a qualified certificate, or "
+                   "advanced (eIDAS); without one, qualification is not assessed")
     p.set_defaults(run=run_verify)
 
 
@@ -56,6 +61,8 @@ def run_verify(args: argparse.Namespace) -> int:
                                      offline=args.offline)
     finally:
         gc.unfreeze()
+    if args.trusted_list:
+        report = with_qualification(report, args.pdf, args.trusted_list, args.trust)
     sys.stdout.write(report.to_json() + "\n" if args.json else render_table(report))
     return int(exit_code(report, complete=args.complete))
 
@@ -67,6 +74,33 @@ def exit_code(report: DocumentReport, *, complete: bool) -> ExitCode:
     if complete and not report.complete:
         return ExitCode.INCOMPLETE
     return ExitCode.OK
+
+
+def with_qualification(report: DocumentReport, pdf: Path, trusted_lists: list[Path],
+                       trust: list[Path]) -> DocumentReport:
+    """``report`` with each signature's eIDAS qualification assessed from the trusted
+    lists (read and verified offline; a list that does not verify is an error, exit
+    11). An invalid signature has none ("not AdES")."""
+    import dataclasses
+
+    from pyhanko.keys import load_cert_from_pemder
+
+    from signers.qualified import QualificationStatus, assess_document, load_trusted_lists
+
+    from ..signatories import SEAL_FIELD
+
+    roots = [load_cert_from_pemder(str(p)) for p in trust]
+    lists = load_trusted_lists(trusted_lists, trust_roots=roots)
+    found = assess_document(pdf, lists, trust_roots=roots, seals=(SEAL_FIELD,))
+
+    def status(s: Any) -> str:
+        if not s.valid:
+            return QualificationStatus.NOT_ADES.value
+        q = found.get(s.field)
+        return q.status.value if q is not None else s.qualification
+
+    return dataclasses.replace(report, signatures=tuple(
+        dataclasses.replace(s, qualification=status(s)) for s in report.signatures))
 
 
 def _expected(pdf: Path, data: Path | None) -> list[ExpectedSigner] | None:

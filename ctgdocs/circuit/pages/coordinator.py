@@ -38,9 +38,6 @@ _NOTICES = {"relance": "Relance envoyée : {n} de rappel {go} maintenant.",
             "rouvert": "Le circuit est rouvert ; les signataires attendus reçoivent leur "
                        "invitation.",
             "annule": "Le circuit est annulé. Plus aucune signature n'est acceptée."}
-_MESSAGES = {"not-invited": "La signature de cette personne n'est pas attendue en ce "
-                            "moment (elle a signé, ou son étape n'est pas ouverte) : il n'y "
-                            "a personne à relancer."}
 
 
 def _engine(request: Request) -> Any:
@@ -86,7 +83,7 @@ def _done(token: str, what: str, count: int | None = None) -> Response:
 
 def _refusal(request: Request, token: str, view: CircuitView, exc: CircuitRefusal
              ) -> Response:
-    message = _MESSAGES.get(exc.code) or message_for(exc.code, exc.details)
+    message = message_for(exc.code, exc.details)
     return portal(request).failure(request, exc.status, "Action impossible", message,
                                    back=f"/c/{token}")
 
