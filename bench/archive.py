@@ -60,8 +60,9 @@ def build(data: Path) -> tuple[Any, Path]:
 def sign(conv: Any, package: Path, out: Path, pki: Any, tsa: str, prefix: str) -> Path:
     """Every signatory of ``conv`` signs ``package`` in circuit order, into ``out`` (each
     with the PKI subject ``<prefix>-<signatory id>``)."""
-    from ctgdocs.demo import circuit_order, signing_reason
+    from ctgdocs.demo import circuit_order
     from ctgdocs.signatories import expected_signers
+    from ctgdocs.wording import signing_reason
     from signers.credentials import Pkcs12Credentials
     from signers.sign import sign_field
 

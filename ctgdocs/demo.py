@@ -1,11 +1,12 @@
-"""The whole story on one convention: build, demo PKI, local services, seal, 16 signatures
-in circuit order, strict verification, archive and offline verification of the bundle.
-Used by ``ctg demo`` and ``make demo``."""
+"""The whole story on one convention, as it happens for real: build the package, a
+demonstration PKI and its services; a signing circuit collects the seal and the 16
+signatures, each signatory with their own key (the 13 mayors at the same time); strict
+verification of the result and of the circuit's journal; the archive bundle, verified
+offline once the services are stopped. Used by ``ctg demo`` and ``make demo``."""
 
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +18,10 @@ from .model import Convention, Signatory, SignatoryRole
 from .signatories import SEAL_FIELD
 
 if TYPE_CHECKING:
-    from signers.demo_pki import DemoPki, DemoSubject
-    from signers.model import ExpectedSigner
-    from signers.report import DocumentReport
+    from signers.demo_pki import DemoSubject
 
-SIGNED_NAME = "convention-signee.pdf"
-"""File name of the signed package, next to convention-package.pdf."""
 LTA_NAME = "convention-signee-lta.pdf"
-"""A copy of the bundle's PAdES B-LTA file, next to the signed package."""
+"""A copy of the bundle's PAdES B-LTA file, next to the package."""
 
 
 @dataclass(frozen=True)
@@ -34,10 +31,15 @@ class DemoResult:
     package: Path
     """The unsigned package (revision 0 + fields)."""
     signed: Path
-    """The sealed and signed package."""
+    """The document the circuit collected: sealed and signed by everyone (exported with
+    its journal and expected signers)."""
+    circuit: str
+    """The circuit's id (in the demonstration's store)."""
+    store: Path
+    """The circuit's store."""
     archived: Path
-    """The signed package made verifiable offline (PAdES B-LTA): a copy of the bundle's,
-    next to the signed package."""
+    """The signed document made verifiable offline (PAdES B-LTA): a copy of the bundle's,
+    next to the package."""
     bundle: Path
     """The evidence bundle (``ctg archive``), verified offline."""
     bundle_valid: bool
@@ -47,9 +49,9 @@ class DemoResult:
     trust_anchor: Path
     """The demonstration root certificate to trust when verifying."""
     signatures: int
-    """Signatures applied, the seal included."""
-    seconds_per_signature: float
-    """Mean wall time of one signature."""
+    """Signatures collected, the seal included."""
+    mayors_seconds: float
+    """Wall time of the 13 mayors' simultaneous signatures."""
     valid: bool
     """The verification found every signature valid."""
     complete: bool
@@ -83,30 +85,14 @@ def _demo_qualification(index: int, signatory: Signatory) -> str | None:
     return ("qscd", "qualified", None)[index % 3]
 
 
-def signing_reason(conv: Convention, signatory: Signatory) -> str | None:
-    """The /Reason of a demonstration signature: the deliberation authorising it."""
-    delib = None
-    if signatory.role is SignatoryRole.MAYOR:
-        delib = next(c.deliberation for c in conv.communes
-                     if signatory.id == f"maire-{c.slug}")
-    elif signatory.role is SignatoryRole.EPCI_PRESIDENT:
-        delib = conv.epci.deliberation
-    elif signatory.role is SignatoryRole.CAF_PRESIDENT:
-        delib = conv.caf.board_deliberation
-    if delib is None:
-        return None
-    from .render import french_date
-
-    return f"Délibération du {delib.body} n° {delib.number} du {french_date(delib.date)}"
-
-
 def circuit_order(conv: Convention) -> list[Signatory]:
-    """Signing order of the circuit: the mayors, then the EPCI president, the partners,
-    the Caf board president and finally the Caf director."""
-    rank = {SignatoryRole.MAYOR: 0, SignatoryRole.EPCI_PRESIDENT: 1,
-            SignatoryRole.PARTNER: 2, SignatoryRole.CAF_PRESIDENT: 3,
-            SignatoryRole.CAF_DIRECTOR: 4}
-    return sorted(conv.signatories, key=lambda s: rank[s.role])
+    """The signatories in the order of the circuit's default stages (the mayors, the EPCI
+    president, the partners, the Caf board president, the Caf director): the order in
+    which tests and benchmarks sign a package directly."""
+    from .circuit.stages import default_stages
+
+    people = {s.id: s for s in conv.signatories}
+    return [people[sid] for stage in default_stages(conv, seal=False) for sid in stage]
 
 
 def run_demo(data: Path, output_root: Path = Path("output"),
@@ -114,13 +100,16 @@ def run_demo(data: Path, output_root: Path = Path("output"),
     """Run the whole story on ``data``; ``say`` receives one line per step."""
     from signers import speedups
     from signers.demo_pki import create_demo_pki
+    from signers.report import render_table
     from signers.services import listening_socket, running_services
+    from signers.verify import verify_document
 
     from .archive import demo as archive
     from .archive import layout as archive_layout
-    from .signatories import expected_signers, seal_expected
+    from .circuit.demo import run_circuit_demo
+    from .signatories import expected_for_package
 
-    speedups.enable()  # as ctg sign and ctg verify (unless SIGNERS_SPEEDUPS=off)
+    speedups.enable()  # as ctg verify and ctg archive (unless SIGNERS_SPEEDUPS=off)
 
     conv = load_convention(data)
     build = build_package(data, BuildOptions(output_root=output_root, seal_field=True))
@@ -128,65 +117,28 @@ def run_demo(data: Path, output_root: Path = Path("output"),
         f"{build.signatories} signature fields)")
     folder = build.package.parent
     sock = listening_socket()  # bound before the certificates name its port
-    port = sock.getsockname()[1]
     pki_dir = folder / "demo-pki"
     shutil.rmtree(pki_dir, ignore_errors=True)
     people, seal = demo_subjects(conv)
     pki = create_demo_pki(people, pki_dir, organisation_seal=seal,
-                          services_url=f"http://127.0.0.1:{port}")
-    say(f"2. demonstration PKI (unfit for real signatures): {pki_dir}")
-    signed = folder / SIGNED_NAME
-    expected = {e.field: e for e in [*expected_signers(conv), seal_expected(conv)]}
+                          services_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    say(f"2. demonstration PKI, one key per signatory (unfit for real signatures): "
+        f"{pki_dir}")
     with running_services(pki_dir, sock=sock) as services:
         say(f"3. timestamp, OCSP and CRL services on {services.url}")
-        times = _sign_all(conv, build.package, signed, pki, services.tsa_url, expected, say)
-        report = _verify(signed, list(expected.values()), pki.root_cert)
-        say(f"5. verification: {'valid' if report.valid else 'NOT VALID'}, "
-            f"{len(report.signed)} of {len(expected)} expected signatures (seal included)")
-        from .circuit.demo import run_circuit_demo  # the same 16 signatures, collected
-
         circuit = run_circuit_demo(data, build.package, pki, services.tsa_url, folder, say)
+        report = verify_document(circuit.document, trust_roots=[pki.root_cert],
+                                 expected=expected_for_package(circuit.document, None))
         # the circuit's document, with its journal (found beside it)
         bundle = archive.archive_signed(circuit.document, data, pki, services.tsa_url,
                                         folder / archive.BUNDLE_NAME, say)
-    say("12. services stopped")
+    say("11. services stopped")
     check = archive.verify_archived(bundle.path, pki, say)
     archived = folder / LTA_NAME
     shutil.copyfile(bundle.path / archive_layout.PDF, archived)
-    from signers.report import render_table
-
-    return DemoResult(build.package, signed, archived, bundle.path,
-                      check.valid, pki_dir, pki.root_cert, len(times),
-                      sum(times) / len(times), report.valid, report.complete, render_table(report))
-
-
-def _sign_all(conv: Convention, package: Path, signed: Path, pki: DemoPki, tsa: str,
-              expected: dict[str, ExpectedSigner], say: Callable[[str], None]) -> list[float]:
-    from signers.credentials import Pkcs12Credentials
-    from signers.sign import seal_package, sign_field
-
-    from .wording import SEAL_REASON, STAMP_WORDING
-
-    times = []
-    started = time.perf_counter()
-    seal_package(package, signed, Pkcs12Credentials(pki.pkcs12(SEAL_FIELD), pki.passphrase),
-                 field=SEAL_FIELD, expected=expected[SEAL_FIELD], tsa_url=tsa,
-                 reason=SEAL_REASON, wording=STAMP_WORDING)
-    times.append(time.perf_counter() - started)
-    say(f"4. package sealed (certified) by {conv.caf.short_name}")
-    for n, signatory in enumerate(circuit_order(conv), 1):
-        started = time.perf_counter()
-        sign_field(signed, signed, signatory.id,
-                   Pkcs12Credentials(pki.pkcs12(signatory.id), pki.passphrase),
-                   expected=expected[signatory.id], tsa_url=tsa, wording=STAMP_WORDING,
-                   reason=signing_reason(conv, signatory))
-        times.append(time.perf_counter() - started)
-        say(f"   {n:2d}/{len(conv.signatories)} signed by {signatory.person.formal_name}, "
-            f"{signatory.capacity} ({times[-1]:.2f} s)")
-    return times
-
-
-def _verify(signed: Path, expected: list[ExpectedSigner], root: Path) -> DocumentReport:
-    from signers.verify import verify_document
-
-    return verify_document(signed, expected=expected, trust_roots=[root])
+    return DemoResult(
+        package=build.package, signed=circuit.document, circuit=circuit.circuit,
+        store=circuit.store, archived=archived, bundle=bundle.path,
+        bundle_valid=check.valid, pki=pki_dir, trust_anchor=pki.root_cert,
+        signatures=circuit.signatures, mayors_seconds=circuit.mayors_seconds,
+        valid=report.valid, complete=report.complete, report=render_table(report))

@@ -16,10 +16,11 @@ import pytest
 
 from ctgdocs.archive import ArchiveOptions, BundleResult, create_bundle
 from ctgdocs.build import BuildOptions, build_package
-from ctgdocs.demo import SIGNED_NAME, circuit_order, demo_subjects, signing_reason
+from ctgdocs.demo import circuit_order, demo_subjects
 from ctgdocs.load import load_convention
 from ctgdocs.model import Convention
 from ctgdocs.signatories import SEAL_FIELD, expected_signers, seal_expected
+from ctgdocs.wording import signing_reason
 from signers.demo_pki import DemoPki, create_demo_pki
 from signers.journal import JournalEvent, next_event, timestamp_event, write_journal
 from signers.services import RunningServices, listening_socket, running_services
@@ -80,7 +81,7 @@ def _signed(data: Path, base: Path, *, sign: bool = True) -> Iterator[Signed]:
                           services_url=f"http://127.0.0.1:{port}")
     with running_services(pki.directory, sock=sock) as services:
         world = Signed(conv, data, build.package.parent, build.package,
-                       build.package.parent / SIGNED_NAME, pki, services)
+                       build.package.parent / "convention-signee.pdf", pki, services)
         if sign:
             src = build.package
             for signatory in [SEAL_FIELD, *(s.id for s in circuit_order(conv))]:

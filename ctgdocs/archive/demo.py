@@ -32,7 +32,7 @@ def archive_signed(signed: Path, data: Path, pki: DemoPki, tsa_url: str, out: Pa
         trust=(pki.root_cert,), tsa_url=tsa_url, data=data,
         trusted_lists=(pki.trusted_list,), output=out), say=lambda line: say(f"   {line}"))
     journal = f", journal of {result.journal_events} events" if result.journal_events else ""
-    say(f"11. archived (PAdES B-LTA, reports, SEDA 2.3 bordereau, timestamped manifest"
+    say(f"10. archived (PAdES B-LTA, reports, SEDA 2.3 bordereau, timestamped manifest"
         f"{journal}): {result.path}")
     return result
 
@@ -41,8 +41,8 @@ def verify_archived(bundle: Path, pki: DemoPki, say: Callable[[str], None]) -> B
     """``ctg archive verify`` on the demonstration bundle, with no service running."""
     check = verify_bundle(bundle, trust=(pki.root_cert,))
     state = "holds" if check.valid else f"DOES NOT HOLD ({len(check.failures)} failures)"
-    say(f"13. bundle verified offline: {state}; renew before {check.renewal_due:%Y-%m-%d}"
-        if check.renewal_due else f"13. bundle verified offline: {state}")
+    say(f"12. bundle verified offline: {state}; renew before {check.renewal_due:%Y-%m-%d}"
+        if check.renewal_due else f"12. bundle verified offline: {state}")
     for failure in check.failures:
         say(f"   {failure}")
     return check

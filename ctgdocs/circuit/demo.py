@@ -39,6 +39,8 @@ class CircuitDemoResult:
     """Wall time of the 13 simultaneous ``ctg sign-remote``."""
     signatures: int
     """Signatures collected (the seal included)."""
+    store: Path
+    """The circuit's store."""
 
 
 def run_circuit_demo(data: Path, package: Path, pki: Any, tsa_url: str, folder: Path,
@@ -57,20 +59,23 @@ def run_circuit_demo(data: Path, package: Path, pki: Any, tsa_url: str, folder: 
                               "--json", "--id", f"{conv.id}-demo").stdout)
     circuit = started["circuit"]
     links = {s["id"]: s["link"] for s in started["signatories"]}
-    say(f"8. signing circuit {circuit} started ({len(links)} signatories; mails in "
-        f"{work / 'store' / 'outbox'})")
+    say(f"4. signing circuit {circuit} started: {len(links)} signatories invited stage "
+        f"by stage (the mails are in {work / 'store' / 'outbox'})")
     server = _Server(env, pki.root_cert, tsa_url)
     try:
         say(f"   circuit service on {server.url}")
         _agent(env, server.link(links["cachet-caf"]), _p12(pki, "cachet-caf"))
-        say("   sealed through the circuit (ctg sign-remote, organisation seal)")
+        say("5. package sealed (certified) by the Caf through the circuit (ctg sign-remote "
+            "with the organisation seal)")
         mayors = [s.id for s in conv.signatories if s.role.value == "maire"]
         token_env = _softhsm(pki, mayors[0], work / "softhsm", env)
         seconds = _all_at_once(env, server, links, mayors, pki, token_env)
-        say(f"   {len(mayors)} mayors signed at the same time with ctg sign-remote "
-            f"({len(mayors) - 1} PKCS#12 files, 1 SoftHSM2 token) in {seconds:.1f} s")
+        say(f"6. {len(mayors)} mayors signed at the same time, each with ctg sign-remote "
+            f"and their own key ({len(mayors) - 1} PKCS#12 files, 1 SoftHSM2 token), "
+            f"in {seconds:.1f} s")
         rest = sorted((s["stage"], s["id"]) for s in started["signatories"]
                       if s["id"] != "cachet-caf" and s["id"] not in mayors)
+        say("7. then, stage by stage:")
         for _, sid in rest:  # the stages after the mayors', in order
             _agent(env, server.link(links[sid]), _p12(pki, sid))
             say(f"   {sid} signed")
@@ -78,16 +83,18 @@ def run_circuit_demo(data: Path, package: Path, pki: Any, tsa_url: str, folder: 
         code = server.stop()
     if code != 0:
         raise CircuitError(f"the circuit service ended with {code} on SIGTERM")
-    say("   circuit service stopped")
+    say("   circuit complete; circuit service stopped (SIGTERM)")
     export = work / "export"
     _ctg(env, "circuit", "export", circuit, "-o", str(export))
     _ctg(env, "verify", str(export / "convention-signee.pdf"), "--data", str(data),
          "--complete", "--trust", str(pki.root_cert))
-    say(f"9. ctg verify --complete: every signature valid ({export / 'convention-signee.pdf'})")
+    say(f"8. ctg verify --complete: every signature valid "
+        f"({export / 'convention-signee.pdf'})")
     journal = _ctg(env, "circuit", "journal", circuit, "--verify", "--trust",
                    str(pki.root_cert)).stdout.strip().splitlines()[0]
-    say(f"10. ctg circuit journal --verify: {journal}")
-    return CircuitDemoResult(circuit, export / "convention-signee.pdf", seconds, len(links))
+    say(f"9. ctg circuit journal --verify: {journal}")
+    return CircuitDemoResult(circuit, export / "convention-signee.pdf", seconds, len(links),
+                             work / "store")
 
 
 def _ctg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

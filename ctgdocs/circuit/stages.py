@@ -3,41 +3,22 @@ deliberation that authorises it."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
 from signers.circuit.records import SlotSpec
 
 from ..exceptions import CircuitError
 from ..model import Convention, Deliberation, Signatory, SignatoryRole, signatories
+from ..render import french_date
 from ..signatories import SEAL_FIELD, seal_expected
+from ..wording import SEAL_REASON, deliberation_reason
 
 __all__ = ["SEAL_REASON", "circuit_slots", "default_stages", "deliberation_text",
            "french_date"]
 
-SEAL_REASON = "Cachet de l'organisme : document certifié"
-"""Reason of the seal's signature (as ``ctg seal`` writes it)."""
-
-_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-           "septembre", "octobre", "novembre", "décembre")
-
-
-def french_date(day: dt.date) -> str:
-    """``8 décembre 2022``, ``1er mars 2023``."""
-    first = "1er" if day.day == 1 else str(day.day)
-    return f"{first} {_MONTHS[day.month - 1]} {day.year}"
-
-
 def deliberation_text(deliberation: Deliberation) -> str:
     """« Délibération du conseil municipal n° 2022-071 du 8 décembre 2022 »."""
-    body = deliberation.body
-    if body[:1].lower() in "aeiouyéèh":
-        of = f"de l'{body}"
-    elif body.split(" ", 1)[0].lower() in {"commission", "assemblée", "séance"}:
-        of = f"de la {body}"
-    else:
-        of = f"du {body}"
-    return f"Délibération {of} n° {deliberation.number} du {french_date(deliberation.date)}"
+    return deliberation_reason(deliberation)
 
 
 def default_stages(conv: Convention, seal: bool) -> list[list[str]]:

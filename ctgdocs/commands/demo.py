@@ -13,14 +13,16 @@ from ..exceptions import ExitCode
 def register(sub: Any) -> None:
     """Add ``ctg demo`` to ``sub``."""
     p = sub.add_parser(
-        "demo", help="build, seal, sign by every signatory with a demo PKI, verify",
-        description="Build the package, create a DEMONSTRATION PKI (unfit for real "
-        "signatures), start local timestamp/OCSP/CRL services on 127.0.0.1, seal the "
-        "package as the Caf, have every signatory sign in circuit order (mayors, EPCI "
-        "president, partners, Caf board president, Caf director), verify, archive the "
-        "signed convention into an evidence bundle (PAdES B-LTA, reports, SEDA 2.3 "
-        "bordereau, timestamped manifest), stop the services, verify the bundle offline "
-        "and print a summary.")
+        "demo", help="the whole story with a demo PKI: build, circuit, verify, archive",
+        description="The whole story on the convention DATA, with a DEMONSTRATION PKI "
+        "(unfit for real signatures): build the package; start local timestamp, OCSP and "
+        "CRL services on 127.0.0.1; start a signing circuit and serve it on 127.0.0.1; "
+        "the Caf seals, the 13 mayors sign at the same time with ctg sign-remote and "
+        "their own keys (one on a SoftHSM2 token), then the EPCI president, the Caf "
+        "board president and the Caf director; ctg verify --complete and ctg circuit "
+        "journal --verify; archive the signed convention into an evidence bundle (PAdES "
+        "B-LTA, reports, SEDA 2.3 bordereau, timestamped manifest, journal); stop the "
+        "services; verify the bundle offline; print where everything is.")
     p.add_argument("data", type=Path, help="convention YAML file")
     p.add_argument("-o", "--output", type=Path, default=Path("output"), metavar="DIR",
                    help="output root (default: output)")
@@ -34,15 +36,19 @@ def run_demo(args: argparse.Namespace) -> int:
     result = demo(args.data, args.output, say=lambda line: print(line, file=sys.stderr))
     print(result.report, file=sys.stderr)
     state = "VALID and COMPLETE" if result.valid and result.complete else "NOT VALID"
-    print(f"\nSigned package: {result.signed}\n  {result.signatures} signatures "
-          f"(seal included), {result.seconds_per_signature:.2f} s per signature, {state}\n"
-          f"Archival copy (PAdES B-LTA, verifiable offline): {result.archived}\n"
-          f"  trust anchor: {result.trust_anchor} (demonstration only)\n"
-          f"  check it yourself: ctg verify {result.archived} --offline --complete "
-          f"--trust {result.trust_anchor}\n"
+    anchor = result.trust_anchor
+    print(f"\nSigned through the circuit {result.circuit}: {result.signed}\n"
+          f"  {result.signatures} signatures (seal included), {state}; the 13 mayors in "
+          f"{result.mayors_seconds:.1f} s at the same time\n"
+          f"  circuit store: {result.store} (ctg circuit status {result.circuit} "
+          f"--store {result.store})\n"
           f"Evidence bundle (ctg archive): {result.bundle}\n"
           f"  check it yourself, offline: ctg archive verify {result.bundle} "
-          f"--trust {result.trust_anchor}")
+          f"--trust {anchor}\n"
+          f"Archival copy (PAdES B-LTA): {result.archived}\n"
+          f"  check it yourself: ctg verify {result.archived} --offline --complete "
+          f"--trust {anchor}\n"
+          f"Trust anchor: {anchor} (demonstration only)")
     if not result.valid:
         return ExitCode.VERIFICATION_FAILED
     if not result.bundle_valid:
