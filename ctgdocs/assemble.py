@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyhanko.pdf_utils.metadata.model import VENDOR
 from pypdf import PdfReader, PdfWriter
 from pypdf.constants import PageLabelStyle
 from pypdf.errors import PdfReadError
@@ -179,8 +180,12 @@ def _outline_and_labels(writer: PdfWriter, parts: Sequence[PartPdf], starts: lis
         writer.root_object[NameObject("/PageLabels")] = writer._add_object(labels)
 
 
-PRODUCER = "ctgdocs (LibreOffice, pypdf)"
-"""/Producer and pdf:Producer of the package."""
+PRODUCER = VENDOR
+"""/Producer and pdf:Producer of the package: pyHanko's own name. pyHanko writes the
+signature fields and every signature, and each time it sets XMP's pdf:Producer to this
+name and appends it to the info dictionary's /Producer unless already there: starting
+from it keeps the two equal in every revision, as PDF/A requires. ctgdocs is named in
+/Creator and xmp:CreatorTool."""
 
 
 def _pdf_date(moment: dt.datetime) -> str:

@@ -6,13 +6,22 @@ import argparse
 import gc
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from signers import exceptions as sx
+from cryptography.utils import CryptographyDeprecationWarning
 
-from . import exceptions as cx
-from .exceptions import ExitCode
+if not sys.warnoptions:
+    # A deprecation inside a dependency (cryptography 51 deprecates DSA, which pyHanko
+    # still imports) is for the maintainers to follow, not for the user's terminal; it
+    # would also break a caller reading stderr. ``python -W`` shows it again.
+    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
+
+from signers import exceptions as sx  # noqa: E402  (after the filter: it imports pyHanko)
+
+from . import exceptions as cx  # noqa: E402
+from .exceptions import ExitCode  # noqa: E402
 
 __all__ = ["ExitCode", "build_parser", "exit_code_for", "main", "run"]
 

@@ -231,17 +231,18 @@ class JournalCheck:
 
 
 def verify_journal(events: Sequence[JournalEvent], tokens: Mapping[int, bytes] | None = None,
-                   *, trust_roots: Sequence[Any] = (), journal: str | None = None
-                   ) -> JournalCheck:
+                   *, trust_roots: Sequence[Any] = (), journal: str | None = None,
+                   speedups: bool | None = None) -> JournalCheck:
     """Check ``events`` (consecutive seqs from 1, each ``prev`` the hash of the event
     before, one journal id, ``journal`` if given) and ``tokens`` (each over the event of
     its seq, intact, signature valid; with ``trust_roots`` — asn1crypto certificates or
     PEM/DER files — also chaining to one of them as of the token's own time). Offline:
-    nothing is fetched."""
+    nothing is fetched. ``speedups`` as for :func:`signers.verify.verify_document`: the
+    tokens are checked on the speed-ups' path, and again on pyHanko's plain path when a
+    speed-up failed or a token did not hold there."""
     problems: list[str] = []
     first_broken = _check_chain(events, journal, problems)
-    checks = tuple(_check_token(seq, der, events, trust_roots)
-                   for seq, der in sorted((tokens or {}).items()))
+    checks = _check_tokens(sorted((tokens or {}).items()), events, trust_roots, speedups)
     problems += [f"timestamp token {token_name(c.seq)} (event {c.seq}): {c.problem}"
                  for c in checks if not c.valid]
     last_stamped = max((c.seq for c in checks if c.valid), default=0)
@@ -270,6 +271,19 @@ def _check_chain(events: Sequence[JournalEvent], journal: str | None,
             return index
         expected_prev = event.hash
     return None
+
+
+def _check_tokens(items: list[tuple[int, bytes]], events: Sequence[JournalEvent],
+                  trust_roots: Sequence[Any], option: bool | None) -> tuple[TokenCheck, ...]:
+    from . import speedups as _speedups
+
+    if _speedups.wanted(option):
+        with _speedups.attempt("timestamp tokens of the journal") as attempt:
+            fast = tuple(_check_token(seq, der, events, trust_roots) for seq, der in items)
+        if not attempt.failed and all(c.valid for c in fast):
+            return fast
+    with _speedups.plain():
+        return tuple(_check_token(seq, der, events, trust_roots) for seq, der in items)
 
 
 def _check_token(seq: int, der: bytes, events: Sequence[JournalEvent],

@@ -130,6 +130,8 @@ def test_pdfa_identification_metadata_and_id(built, reader) -> None:
     assert info.subject == xmp.dc_description["x-default"]
     assert xmp.dc_language == ["fr-FR"]
     assert reader.trailer["/Root"]["/Lang"] == "fr-FR"
+    # PDF/A: the info dictionary and XMP agree after pyHanko wrote the fields too
+    assert info.producer == xmp.pdf_producer and info.creator == xmp.xmp_creator_tool
     main_part = PdfReader(built.package.parent / "parts" / "convention.pdf")
     assert reader.trailer["/ID"][0] == main_part.trailer["/ID"][0]
 

@@ -4,6 +4,7 @@ verify, and the archive bundle holds offline."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 from pathlib import Path
@@ -86,3 +87,23 @@ def test_seal_is_expected_and_matched(demo: DemoResult) -> None:
     with_data = expected_for_package(demo.archived, REFERENCE)
     assert with_data is not None and [e.field for e in with_data] == [
         e.field for e in expected]
+
+
+def test_info_and_xmp_agree_in_every_copy(demo: DemoResult) -> None:
+    """PDF/A wants the info dictionary and XMP to say the same: pyHanko rewrites both at
+    each signature and at archiving, and they must still agree (producer, dates)."""
+    from pypdf import PdfReader
+
+    for pdf in (demo.package, demo.signed, demo.archived):
+        reader = PdfReader(pdf)
+        info, xmp = reader.metadata, reader.xmp_metadata
+        assert info is not None and xmp is not None, pdf
+        assert (xmp.pdfaid_part, xmp.pdfaid_conformance) == ("2", "B"), pdf
+        assert info.producer == xmp.pdf_producer, pdf
+        assert info.creator == xmp.xmp_creator_tool == "ctgdocs", pdf
+        assert info.title == xmp.dc_title["x-default"], pdf
+        info_date, xmp_date = info.modification_date, xmp.xmp_modify_date
+        assert info_date is not None and xmp_date is not None, pdf
+        if xmp_date.tzinfo is None:  # pypdf gives XMP's UTC dates without their zone
+            xmp_date = xmp_date.replace(tzinfo=dt.UTC)
+        assert abs((info_date - xmp_date).total_seconds()) < 1, pdf

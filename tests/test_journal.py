@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from pathlib import Path
 
 import pytest
 
+from signers import speedups
 from signers.demo_pki import DemoPki
 from signers.journal import (
     GENESIS,
@@ -99,27 +101,43 @@ def test_a_line_that_is_not_an_event_is_named(line: str, message: str) -> None:
         parse_jsonl(text)
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["speedups", "plain"])
 def test_tokens_from_the_demo_tsa_verify_offline(demo_pki: DemoPki,
-                                                  demo_services: RunningServices) -> None:
+                                                  demo_services: RunningServices,
+                                                  fast: bool) -> None:
+    """Both paths (the speed-ups', and pyHanko's plain one) give the same verdicts."""
+    before = speedups.status().enabled
+    if fast and not speedups.enable().enabled:
+        pytest.skip("the speed-ups cannot be enabled here (SIGNERS_SPEEDUPS=off?)")
+    try:
+        _tokens_verify_offline(demo_pki, demo_services, fast)
+    finally:
+        if fast and not before:
+            speedups.disable()
+
+
+def _tokens_verify_offline(demo_pki: DemoPki, demo_services: RunningServices,
+                           fast: bool) -> None:
     events = _chain()
     tokens = {3: timestamp_event(events[2], demo_services.tsa_url),
               5: timestamp_event(events[4], demo_services.tsa_url)}
-    check = verify_journal(events, tokens, trust_roots=[demo_pki.root_cert])
+    verify = functools.partial(verify_journal, speedups=fast)
+    check = verify(events, tokens, trust_roots=[demo_pki.root_cert])
     assert check.valid, check.problems
     assert [t.seq for t in check.tokens] == [3, 5] and all(t.valid for t in check.tokens)
     assert check.tokens[0].tsa and check.tokens[0].time
     assert check.untimestamped_tail == 0
 
     # a token moved to another event, a changed event under a token, a foreign root
-    moved = verify_journal(events, {4: tokens[3]}, trust_roots=[demo_pki.root_cert])
+    moved = verify(events, {4: tokens[3]}, trust_roots=[demo_pki.root_cert])
     assert not moved.valid and "message imprint" in moved.problems[0]
     edited = list(events)
     edited[2] = dataclasses.replace(edited[2], kind="declined")
-    broken = verify_journal(edited, tokens, trust_roots=[demo_pki.root_cert])
+    broken = verify(edited, tokens, trust_roots=[demo_pki.root_cert])
     assert not broken.valid and broken.first_broken == 4
     assert any("000003.tsr" in p and "imprint" in p for p in broken.problems)
-    stranger = verify_journal(events, tokens, trust_roots=[demo_pki.cert("maire-gignac")])
+    stranger = verify(events, tokens, trust_roots=[demo_pki.cert("maire-gignac")])
     assert not stranger.valid and "does not chain to a trust anchor" in stranger.problems[0]
-    garbage = verify_journal(events, {3: b"\x30\x03\x02\x01\x00"},
+    garbage = verify(events, {3: b"\x30\x03\x02\x01\x00"},
                              trust_roots=[demo_pki.root_cert])
     assert not garbage.valid and "000003.tsr" in garbage.problems[0]

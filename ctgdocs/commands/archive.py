@@ -63,8 +63,8 @@ def _create_parser() -> argparse.ArgumentParser:
     p.add_argument("--trusted-list", type=Path, action="append", default=[], metavar="TL.xml",
                    help="ETSI TS 119 612 trusted list to assess eIDAS qualification "
                    "(repeatable: the EU list of lists and a member state's list)")
-    p.add_argument("--tsa", metavar="URL", default=os.environ.get("CTGDOCS_TSA_URL"),
-                   help="RFC 3161 timestamping authority (default: $CTGDOCS_TSA_URL)")
+    p.add_argument("--tsa", metavar="URL", default=os.environ.get("CTGDOCS_TSA"),
+                   help="RFC 3161 timestamping authority (default: $CTGDOCS_TSA)")
     p.add_argument("--journal", type=Path, metavar="JOURNAL.jsonl",
                    help="the circuit's journal, its tokens in journal/ beside it (default: "
                    "journal.jsonl beside the PDF, if any)")
@@ -185,8 +185,8 @@ def _renew_parser() -> argparse.ArgumentParser:
         "under historique/<n>/, update the bordereau and write a new manifest with a new "
         "token. The bundle is checked first (with the anchors it was archived with).")
     p.add_argument("bundle", type=Path, metavar="DIR|ZIP")
-    p.add_argument("--tsa", metavar="URL", default=os.environ.get("CTGDOCS_TSA_URL"),
-                   help="RFC 3161 timestamping authority (default: $CTGDOCS_TSA_URL)")
+    p.add_argument("--tsa", metavar="URL", default=os.environ.get("CTGDOCS_TSA"),
+                   help="RFC 3161 timestamping authority (default: $CTGDOCS_TSA)")
     p.add_argument("-o", "--output", type=Path, metavar="DIR",
                    help="write the renewed bundle there, same form (default: replace it)")
     return p

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,8 @@ def register(sub: Any) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_credential_arguments(p)
-    p.add_argument("--tsa", metavar="URL", help="RFC 3161 timestamp service (PAdES B-T); "
+    p.add_argument("--tsa", metavar="URL", default=os.environ.get("CTGDOCS_TSA"),
+                   help="RFC 3161 timestamp service (PAdES B-T; default: $CTGDOCS_TSA); "
                    "without it the signature is only B-B")
     p.add_argument("--data", type=Path, help="convention YAML giving the expected signer "
                    "(default: build.json next to the package)")

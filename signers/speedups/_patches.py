@@ -1,6 +1,6 @@
 """Every function the speed-ups replace in pyHanko and asn1crypto, applied and removed here.
 
-Five functions of the dependencies are replaced (see :data:`PATCHES`). Each replacement
+Six functions of the dependencies are replaced (see :data:`PATCHES`). Each replacement
 is a *dispatcher*: inside a speed-up :func:`~signers.speedups._attempt.attempt` it calls
 the fast version (recording any unexpected exception), anywhere else the original, so
 code that never asked for the speed-ups (another thread, another library) keeps
@@ -69,6 +69,8 @@ PATCHES: tuple[Patch, ...] = (
           "signers.speedups.fastread:array_reader", _PDF_ERRORS),
     Patch("asn1crypto.x509", "NameTypeAndValue._ldap_string_prep", ("self", "string"),
           "signers.speedups.nameprep:cached_prep"),
+    Patch("asn1crypto.x509", "Name.__eq__", ("self", "other"),
+          "signers.speedups.nameprep:cached_name_eq"),
 )
 """What the speed-ups replace (see ``docs/verification.md``)."""
 
