@@ -100,6 +100,9 @@ class SignatureReport:
     qualification: str = "not assessed"
     """Legal qualification of the signature (e.g. from the EU trusted lists); ``not
     assessed`` until something assesses it."""
+    certificate_expires: str | None = None
+    """When the signer's (for a timestamp: the authority's) certificate expires, ISO
+    8601; for the last document timestamp, the date before which it must be renewed."""
 
 
 @dataclass(frozen=True)

@@ -475,7 +475,16 @@ def _report(emb: EmbeddedPdfSignature, status: PdfSignatureStatus | DocumentTime
         modification_level=mod.name if mod is not None else None,
         docmdp_ok=status.docmdp_ok, changes_after=_later(emb, doc),
         tampered_revision=tampered, pyhanko_valid=_bottom_line(status),
-        valid=not problems, problems=tuple(problems), reason=_reason(emb))
+        valid=not problems, problems=tuple(problems), reason=_reason(emb),
+        certificate_expires=_expires(emb))
+
+
+def _expires(emb: EmbeddedPdfSignature) -> str | None:
+    """When the signer's certificate expires (``None`` if it cannot be read)."""
+    try:
+        return _iso(emb.signer_cert.not_valid_after)
+    except Exception:  # noqa: BLE001 - a damaged certificate gives none
+        return None
 
 
 def _reason(emb: EmbeddedPdfSignature) -> str | None:

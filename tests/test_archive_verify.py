@@ -227,3 +227,62 @@ def test_a_failing_speed_up_costs_time_not_a_verdict(reference_bundle: BundleRes
     assert judged.valid
     assert [s.indication for s in judged.signatures] == [s.indication for s in plain.signatures]
     assert any("a speed-up failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_change_after_the_archive_timestamp_is_named(bundle_copy: Path,
+                                                       reference_signed: Signed) -> None:
+    """An annotation added to page 1 in a revision after every signature and the
+    archive timestamp: besides the digests, the PDF itself is reported changed (every
+    revision is analysed, as ctg verify does), and the verdict is not a pass."""
+    import io
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    pdf = bundle_copy / "convention-signee-lta.pdf"
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()), strict=False)
+    page = w.root["/Pages"]["/Kids"][0].get_object()
+    annot = w.add_object(generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Annot"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Text"),
+        generic.NameObject("/Rect"): generic.ArrayObject(
+            [generic.NumberObject(v) for v in (300, 700, 320, 720)]),
+        generic.NameObject("/Contents"): generic.TextStringObject("Annulé"),
+    }))
+    annots = page.get("/Annots", generic.ArrayObject())
+    annots.append(annot)
+    page[generic.NameObject("/Annots")] = annots
+    w.update_container(page)
+    out = io.BytesIO()
+    w.write(out)
+    pdf.write_bytes(out.getvalue())
+    result = check(bundle_copy, reference_signed)
+    assert not result.valid
+    changed = [f for f in result.failures if f.where == "convention-signee-lta.pdf"]
+    assert any(f.message.startswith("changed after its signatures") for f in changed), \
+        result.failures
+
+
+def test_judged_now_and_in_the_past_alike(reference_bundle: BundleResult,
+                                          reference_signed: Signed) -> None:
+    """The intact bundle holds as of now for ctg verify's rules, so no past validation
+    runs; pyHanko's long-term validation, forced, finds the same signatures, holders,
+    certificates and indications, and the same renewal date."""
+    import datetime as dt
+
+    from ctgdocs.archive.layout import read_bundle
+    from ctgdocs.archive.verify import _Checks, _pdf
+
+    bundle = read_bundle(reference_bundle.path)
+    roots = [load_cert_from_pemder(str(reference_signed.pki.root_cert))]
+    when = dt.datetime.now(dt.UTC)
+    now, past = _Checks(), _Checks()
+    current = _pdf(bundle, None, roots, when, now)
+    long_term = _pdf(bundle, None, roots, when, past, current_first=False)
+    assert not now.failures and not past.failures
+    assert "no past validation needed" in now.checked[0]
+    assert "long-term validation" in past.checked[0]
+    assert [(s.field, s.holder, s.fingerprint, s.issuer, s.indication) for s in current] \
+        == [(s.field, s.holder, s.fingerprint, s.issuer, s.indication) for s in long_term]
+    assert [s.timestamp_time for s in current] == [s.timestamp_time for s in long_term]
+    assert now.due == past.due and len(now.due) == 1

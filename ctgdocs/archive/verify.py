@@ -2,8 +2,10 @@
 
 Every check runs, whatever the others found, and each failure names its place: a file
 (changed, missing, added), the manifest or its token, the bordereau (schema, a digest), a
-signature or document timestamp of the PDF (as pyHanko's long-term validation judges
-it, from the file's own validation data), a journal event or token, a previous state.
+revision, signature or document timestamp of the PDF (as ``ctg verify --offline``
+judges it as of the evaluation time, and where that does not hold, as pyHanko's
+long-term validation judges it in the past, from the file's own validation data), a
+journal event or token, a previous state.
 Nothing is fetched: the bundle and the trust anchors given are all there is.
 """
 
@@ -182,9 +184,16 @@ def _bordereau(bundle: Bundle, checks: _Checks) -> None:
 
 
 def _pdf(bundle: Bundle, manifest: dict[str, Any] | None, roots: list[Any],
-         when: dt.datetime, checks: _Checks) -> list[ArchivedSignature]:
+         when: dt.datetime, checks: _Checks, *, current_first: bool = True
+         ) -> list[ArchivedSignature]:
+    """The PDF judged as ``ctg verify --offline`` judges it (every revision analysed, so
+    that a change after the signatures is named), as of ``when``; if anything does not
+    hold then — a certificate expired or revoked since, validation data too old, the
+    last archive timestamp due for renewal —, pyHanko's long-term validation judges the
+    signatures and timestamps in the past, from the proofs of existence the document
+    timestamps give (``current_first=False``: always)."""
     from signers.exceptions import VerificationError
-    from signers.ltv_validation import validate_long_term
+    from signers.verify import verify_document
 
     data = bundle.get(PDF)
     if data is None:
@@ -196,10 +205,57 @@ def _pdf(bundle: Bundle, manifest: dict[str, Any] | None, roots: list[Any],
         pdf = Path(tmp) / PDF
         pdf.write_bytes(data)
         try:
-            report = validate_long_term(pdf, trust_roots=roots, at=when)
+            now = verify_document(pdf, trust_roots=roots, offline=True, validation_time=when)
         except VerificationError as exc:
             checks.fail(bundle.path(PDF), str(exc).replace(str(pdf), PDF))
             return []
+        for change in now.tampering:
+            checks.fail(bundle.path(PDF), f"changed after its signatures: {change}")
+        held = _held_now(now, when) if current_first else None
+        if held is not None:
+            return _current(now, held, when, manifest, checks)
+        return _long_term(pdf, bundle, manifest, roots, when, checks)
+
+
+def _held_now(report: Any, when: dt.datetime) -> dt.datetime | None:
+    """When the last document timestamp must be renewed, if every signature and
+    timestamp of ``report`` holds as of ``when`` and that is not yet due; else ``None``."""
+    stamps = [s for s in report.signatures if s.kind == "timestamp"]
+    if not (report.valid and stamps and stamps[-1].certificate_expires
+            and any(s.kind == "signature" for s in report.signatures)):
+        return None
+    due = dt.datetime.fromisoformat(stamps[-1].certificate_expires)
+    return due if when < due - _BEFORE_EXPIRY else None
+
+
+_BEFORE_EXPIRY = dt.timedelta(seconds=1)
+
+
+def _current(report: Any, due: dt.datetime, when: dt.datetime,
+             manifest: dict[str, Any] | None, checks: _Checks) -> list[ArchivedSignature]:
+    signatures = [s for s in report.signatures if s.kind == "signature"]
+    stamps = len(report.signatures) - len(signatures)
+    checks.due.append(due)
+    _against_manifest(signatures, manifest, checks)
+    checks.checked.append(
+        f"{len(signatures)} signatures and {stamps} document timestamp"
+        f"{'s' if stamps > 1 else ''}: valid as of {when.isoformat()} (trust, revocation "
+        "and every revision checked as ctg verify does), offline, from the PDF's own "
+        "validation data; no past validation needed")
+    return [_verified(s) for s in signatures]
+
+
+def _long_term(pdf: Path, bundle: Bundle, manifest: dict[str, Any] | None,
+               roots: list[Any], when: dt.datetime, checks: _Checks
+               ) -> list[ArchivedSignature]:
+    from signers.exceptions import VerificationError
+    from signers.ltv_validation import validate_long_term
+
+    try:
+        report = validate_long_term(pdf, trust_roots=roots, at=when)
+    except VerificationError as exc:
+        checks.fail(bundle.path(PDF), str(exc).replace(str(pdf), PDF))
+        return []
     for problem in report.problems:
         checks.fail(bundle.path(PDF), problem)
     for s in report.signatures:
@@ -245,6 +301,20 @@ def _archived(s: Any) -> ArchivedSignature:
         tsa=s.timestamp.tsa if s.timestamp else None, level=None, indication=s.indication,
         subindication=s.subindication, revoked_at=s.revoked_at,
         qualification="not assessed")
+
+
+def _verified(s: Any) -> ArchivedSignature:
+    """An :class:`ArchivedSignature` from ``ctg verify``'s report of a valid signature."""
+    return ArchivedSignature(
+        field=s.field, signatory=None, organisation=None, holder=s.signer_name,
+        subject=s.subject, issuer=s.issuer, fingerprint=s.fingerprint, reason=s.reason,
+        claimed_time=_when(s.signing_time), timestamp_time=_when(s.timestamp_time),
+        tsa=s.tsa, level=s.pades_level, indication="PASSED", subindication="OK",
+        revoked_at=None, qualification="not assessed")
+
+
+def _when(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
 
 
 def _journal(bundle: Bundle, manifest: dict[str, Any] | None, roots: list[Any],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,13 @@ def register(sub: Any) -> None:
 def run_archive(args: argparse.Namespace) -> int:
     """Dispatch ``ctg archive`` to its three forms."""
     from signers import speedups
+
+    if not getattr(args, "verbose", False):
+        # pyHanko logs each failed step with its traceback on the way to a verdict (a
+        # signature judged again in the past first fails as of now); the verdicts and
+        # their reasons are in the result, the tracebacks with -v only (as ctg verify)
+        logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+        logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
 
     speedups.enable()  # as ctg sign and ctg verify (unless SIGNERS_SPEEDUPS=off)
     if args.target == "verify":
@@ -111,7 +119,9 @@ def _verify_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ctg archive verify", description="Check an evidence bundle offline: the "
         "manifest and its token, every file's digest, the SEDA bordereau, every signature "
-        "of the PDF (long-term validation from its own validation data), the journal. "
+        "and revision of the PDF (as ctg verify --offline judges them, and in the past from "
+        "the PDF's own validation data where a certificate has since expired or been "
+        "revoked), the journal. "
         "Exit 0 when everything holds, 17 naming each failure, 18 when everything holds "
         "but the archive timestamp needs renewing.")
     p.add_argument("bundle", type=Path, metavar="DIR|ZIP")
