@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ctg",
         description="Conventions territoriales globales: build the convention package, "
-        "sign it, verify it.",
+        "collect its signatures (a signing circuit and its portal), verify it, archive it.",
     )
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log progress details and show tracebacks on errors")
