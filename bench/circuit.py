@@ -131,12 +131,14 @@ def _acceptance(url: str, links: dict[str, Any], pki: Any, tsa: str, env: dict[s
     EPCI president): its acceptance check against ctg verify on the same file."""
     import httpx
 
+    from signers import speedups
     from signers.circuit.acceptance import check_revision
     from signers.circuit.sandbox import ProcessChecker
     from signers.credentials import Pkcs12Credentials
     from signers.sign import sign_field
     from signers.verify import verify_document
 
+    speedups.enable()  # as ctg circuit serve (make_engine) and ctg verify do
     token = links["caf-president"]["token"]
     api = f"{url}/api/v1/invitations/{token}"
     invitation = httpx.get(api, timeout=60).json()
@@ -170,6 +172,7 @@ def _request(candidate: bytes, head: bytes, invitation: dict[str, Any], pki: Any
 
     from pyhanko.pdf_utils.reader import PdfFileReader
 
+    from signers import speedups
     from signers.circuit.acceptance import CheckRequest
     from signers.model import ExpectedSigner
 
@@ -184,7 +187,8 @@ def _request(candidate: bytes, head: bytes, invitation: dict[str, Any], pki: Any
         head_revisions=reader.xrefs.total_revisions, head_signatures=frozenset(fields),
         fields=frozenset(names), expected=ExpectedSigner(
             "caf-president", invitation["capacity"], (invitation["name"],)),
-        trust_roots=(ssl.PEM_cert_to_DER_cert(pki.root_cert.read_text()),))
+        trust_roots=(ssl.PEM_cert_to_DER_cert(pki.root_cert.read_text()),),
+        speedups=speedups.status().enabled)  # as the engine passes its switch on
 
 
 def _timed(fn: Any) -> float:

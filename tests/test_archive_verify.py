@@ -270,3 +270,48 @@ def test_judged_now_and_in_the_past_alike(reference_bundle: BundleResult,
         == [(s.field, s.holder, s.fingerprint, s.issuer, s.indication) for s in long_term]
     assert [s.timestamp_time for s in current] == [s.timestamp_time for s in long_term]
     assert now.due == past.due and len(now.due) == 1
+
+
+def test_long_term_speed_ups_hand_back_pyhanko_s_own_answers(
+        reference_bundle: BundleResult) -> None:
+    """On the archived PDF's own DSS: the remembered SingleResponse is the very object
+    pyHanko's walk returns, for every OCSP response, asked twice; the remembered
+    identifier of every certificate, OCSP response and CRL is pyHanko's."""
+    import io
+
+    from asn1crypto import crl as asn1_crl
+    from asn1crypto import ocsp as asn1_ocsp
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+    from pyhanko_certvalidator.ltv.poe import ValidationObject, ValidationObjectType
+    from pyhanko_certvalidator.revinfo.archival import CRLContainer, OCSPContainer
+
+    from signers.speedups._patches import unpatched
+    from signers.speedups.ocspcache import cached_single_response
+    from signers.speedups.voident import cached_identifier
+
+    pdf = reference_bundle.path / "convention-signee-lta.pdf"
+    dss = DocumentSecurityStore.read_dss(PdfFileReader(io.BytesIO(pdf.read_bytes())))
+    ocsps = [c for r in dss.ocsps for c in OCSPContainer.load_multi(
+        asn1_ocsp.OCSPResponse.load(r.get_object().data))]
+    crls = [CRLContainer(asn1_crl.CertificateList.load(r.get_object().data))
+            for r in dss.crls]
+    certs = list(dss.load_certs())
+    assert len(ocsps) >= 17 and crls and certs
+
+    walk = unpatched(OCSPContainer, "extract_single_response")
+    remembered = cached_single_response(walk)
+    for container in ocsps:
+        first = remembered(container)
+        assert first is walk(container) and remembered(container) is first
+
+    from pyhanko.sign.validation import ades
+
+    derive = unpatched(ades, "derive_validation_object_identifier")
+    cached = cached_identifier(derive)
+    objects = [*(ValidationObject(ValidationObjectType.CERTIFICATE, c) for c in certs),
+               *(ValidationObject(ValidationObjectType.OCSP_RESPONSE, o) for o in ocsps),
+               *(ValidationObject(ValidationObjectType.CRL, c) for c in crls)]
+    for vo in objects + objects:
+        assert cached(vo) == derive(vo) is not None
+    assert len({derive(vo) for vo in objects}) == len(objects)

@@ -48,7 +48,7 @@ ENV_VAR = "SIGNERS_SPEEDUPS"
 """``SIGNERS_SPEEDUPS=off`` (or ``0``, ``false``, ``no``) turns every speed-up off."""
 
 _MODULES = ("skelscan", "fastread", "nameprep", "refgraph", "formlist", "diffcache",
-            "digests", "demotsa")
+            "digests", "demotsa", "ocspcache", "voident")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Every function the speed-ups replace in pyHanko and asn1crypto, applied and removed here.
 
-Six functions of the dependencies are replaced (see :data:`PATCHES`). Each replacement
+Eight functions of the dependencies are replaced (see :data:`PATCHES`). Each replacement
 is a *dispatcher*: inside a speed-up :func:`~signers.speedups._attempt.attempt` it calls
 the fast version (recording any unexpected exception), anywhere else the original, so
 code that never asked for the speed-ups (another thread, another library) keeps
@@ -71,6 +71,10 @@ PATCHES: tuple[Patch, ...] = (
           "signers.speedups.nameprep:cached_prep"),
     Patch("asn1crypto.x509", "Name.__eq__", ("self", "other"),
           "signers.speedups.nameprep:cached_name_eq"),
+    Patch("pyhanko_certvalidator.revinfo.archival", "OCSPContainer.extract_single_response",
+          ("self",), "signers.speedups.ocspcache:cached_single_response"),
+    Patch("pyhanko.sign.validation.ades", "derive_validation_object_identifier", ("vo",),
+          "signers.speedups.voident:cached_identifier"),
 )
 """What the speed-ups replace (see ``docs/verification.md``)."""
 
