@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import docxtpl
 import jinja2
@@ -59,6 +60,17 @@ def french_date(day: dt.date) -> str:
     """``2023-02-06`` → "6 février 2023"; the first of the month is "1er"."""
     number = "1er" if day.day == 1 else str(day.day)
     return f"{number} {MONTHS[day.month - 1]} {day.year}"
+
+
+PARIS = ZoneInfo("Europe/Paris")
+"""The time zone every date and time shown to people is given in."""
+
+
+def french_datetime(moment: dt.datetime) -> str:
+    """``2023-02-06T16:00Z`` → "6 février 2023 à 17 h 00", in Paris time (the hour
+    without a leading zero, as French prose writes it: "à 9 h 05")."""
+    local = moment.astimezone(PARIS)
+    return f"{french_date(local.date())} à {local.hour} h {local.minute:02d}"
 
 
 def french_number(value: int) -> str:

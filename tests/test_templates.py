@@ -23,6 +23,7 @@ from ctgdocs.render import (
     annex_context,
     annex_filename,
     french_date,
+    french_datetime,
     french_number,
     french_years,
     main_context,
@@ -301,6 +302,12 @@ def test_templates_are_lean(templates: Path, name: str) -> None:
 def test_french_formatting() -> None:
     assert french_date(dt.date(2023, 2, 6)) == "6 février 2023"
     assert french_date(dt.date(2022, 12, 1)) == "1er décembre 2022"
+    # one wording for every date and time people read (mails, portal, archive report):
+    # Paris time, the hour without a leading zero
+    assert french_datetime(dt.datetime(2023, 2, 6, 16, 0, tzinfo=dt.UTC)) \
+        == "6 février 2023 à 17 h 00"
+    assert french_datetime(dt.datetime(2023, 7, 1, 7, 5, tzinfo=dt.UTC)) \
+        == "1er juillet 2023 à 9 h 05"
     assert french_number(12345) == "12\u202f345"
     assert french_number(950) == "950"
     assert french_years([2024, 2023, 2025]) == "2023 à 2025"

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ..model import Convention
 from ..paths import TEMPLATES_DIR
-from ..render import french_date, french_list, french_number
+from ..render import french_date, french_datetime, french_list, french_number
 from .model import ArchivedSignature, BundleFile
 
 __all__ = ["REPORT_TEMPLATE", "ReportFacts", "french_time", "qualification_label",
@@ -26,7 +25,6 @@ __all__ = ["REPORT_TEMPLATE", "ReportFacts", "french_time", "qualification_label
 
 REPORT_TEMPLATE = "rapport-signatures.docx"
 """File name of the report template, inside the templates folder."""
-PARIS = ZoneInfo("Europe/Paris")
 _QUALIFICATION = {
     "QESig": "signature électronique qualifiée",
     "AdESig-QC": "signature électronique avancée reposant sur un certificat qualifié",
@@ -40,11 +38,8 @@ _QUALIFICATION = {
 
 
 def french_time(moment: dt.datetime | None) -> str:
-    """``2023-02-06T16:00Z`` → "6 février 2023 à 17 h 00" (Europe/Paris)."""
-    if moment is None:
-        return "—"
-    local = moment.astimezone(PARIS)
-    return f"{french_date(local.date())} à {local.hour} h {local.minute:02d}"
+    """:func:`~ctgdocs.render.french_datetime`, or "—" when there is none."""
+    return french_datetime(moment) if moment is not None else "—"
 
 
 def qualification_label(code: str) -> str:

@@ -225,10 +225,7 @@ def _held_now(report: Any, when: dt.datetime) -> dt.datetime | None:
             and any(s.kind == "signature" for s in report.signatures)):
         return None
     due = dt.datetime.fromisoformat(stamps[-1].certificate_expires)
-    return due if when < due - _BEFORE_EXPIRY else None
-
-
-_BEFORE_EXPIRY = dt.timedelta(seconds=1)
+    return due if when < due else None
 
 
 def _current(report: Any, due: dt.datetime, when: dt.datetime,

@@ -3,16 +3,14 @@ tracking, nothing external), and their dispatch from the engine's outbox."""
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
-from .stages import french_date
+from ..render import french_datetime
 
 if TYPE_CHECKING:
     from signers.circuit.engine import CircuitEngine
@@ -20,10 +18,9 @@ if TYPE_CHECKING:
 
     from .mailer import Mailer
 
-__all__ = ["Mail", "dispatch", "french_datetime", "render"]
+__all__ = ["Mail", "dispatch", "render"]
 
 log = logging.getLogger(__name__)
-PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass(frozen=True)
@@ -40,12 +37,6 @@ class Mail:
     """Body paragraphs (plain text)."""
     link: tuple[str, str] | None
     """(label, URL) of the action link."""
-
-
-def french_datetime(moment: dt.datetime) -> str:
-    """``6 février 2023 à 17 h 00`` (Paris time)."""
-    local = moment.astimezone(PARIS)
-    return f"{french_date(local.date())} à {local:%H} h {local:%M}"
 
 
 def signatory_link(base_url: str, token: str) -> str:

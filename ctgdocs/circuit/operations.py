@@ -9,9 +9,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from ..exceptions import CircuitError, InputError
+from ..render import PARIS
 from ..signatories import CIRCUIT_SIGNERS
 from .mails import coordinator_link, signatory_link
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["ExportResult", "StartedCircuit", "export_circuit", "expected_records",
            "start_circuit"]
 
-PARIS = ZoneInfo("Europe/Paris")
 DEFAULT_DAYS = 30
 SIGNED_NAME = "convention-signee.pdf"
 """File name of the exported document."""

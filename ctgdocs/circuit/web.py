@@ -158,7 +158,7 @@ def templates_env() -> Any:
     autoescaped, with the French date filters."""
     import jinja2
 
-    from .mails import french_datetime
+    from ..render import french_datetime
     from .stages import french_date
 
     env = jinja2.Environment(

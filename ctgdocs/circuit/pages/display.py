@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from signers.circuit.records import CircuitState, CircuitView, SlotState, SlotView
 
-from ..mails import french_datetime
+from ...render import french_datetime
 
 __all__ = ["CIRCUIT_STATES", "REFUSAL_TITLES", "SLOT_STATES", "Document", "Stage",
            "awaited", "common_name", "document", "of", "plural", "stages", "status_line",
