@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from cryptography.utils import CryptographyDeprecationWarning
@@ -21,7 +24,7 @@ if not sys.warnoptions:
 from signers import exceptions as sx  # noqa: E402  (after the filter: it imports pyHanko)
 
 from . import exceptions as cx  # noqa: E402
-from .exceptions import ExitCode  # noqa: E402
+from .exceptions import ExitCode, Interrupted  # noqa: E402
 
 __all__ = ["ExitCode", "build_parser", "exit_code_for", "main", "run"]
 
@@ -54,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
                         force=True)
     try:
-        return int(args.run(args))
+        with _interruptible():
+            return int(args.run(args))
     except KeyboardInterrupt:
         print("ctg: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -81,6 +85,30 @@ def run() -> NoReturn:
     code = main()
     gc.freeze()
     sys.exit(code)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop a command the same way: :class:`Interrupted` is raised
+    in the main thread, so every ``finally`` runs (LibreOffice stopped with what it
+    started, temporary files removed, nothing half-written) and ``ctg`` exits 130. A
+    second signal while the command stops is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not stopping:
+            stopping.append(signum)
+            raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:

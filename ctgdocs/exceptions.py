@@ -60,6 +60,23 @@ class ExitCode(IntEnum):
     """Interrupted (Ctrl-C or SIGTERM)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or ``kill`` (SIGTERM) stopped the command: ``ctg`` exits 130
+    once every ``finally`` has run.
+
+    A subclass rather than :class:`KeyboardInterrupt` itself: CPython (3.11) remembers an
+    exact ``KeyboardInterrupt`` that leaves code run by ``exec`` of a string (dataclasses,
+    typing-inspection and others do that while importing) and, at exit, kills its own
+    process with SIGINT even though the interrupt was caught, so the status would be
+    "killed by SIGINT" instead of 130 whenever the signal landed in such code."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class CtgError(Exception):
     """Base class: every message says what happened, where, and what to do next."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -157,3 +158,35 @@ def test_build_options_are_checked() -> None:
                 {"converter": "unoserver://"}, {"convert_mode": "fast"}):
         with pytest.raises(ValueError):
             BuildOptions(**bad)  # type: ignore[arg-type]
+
+
+PROBE = '''
+from ctgdocs import cli, commands
+
+
+def register(sub):
+    p = sub.add_parser("probe")
+    # The interrupt lands in code run by exec() of a string, as it can while
+    # dataclasses or typing-inspection build their functions during an import.
+    p.set_defaults(run=lambda args: exec(
+        "import os, signal\\nos.kill(os.getpid(), signal.SIG{0})\\nwhile True:\\n    pass"))
+
+
+commands.COMMANDS.append(register)
+cli.run()
+'''
+
+
+@pytest.mark.parametrize("sig", ["TERM", "INT"])
+def test_an_interrupt_inside_exec_code_still_exits_130(tmp_path: Path, sig: str) -> None:
+    """SIGTERM or Ctrl-C ends ``python -m ctgdocs`` with 130 even when the signal lands
+    in code run by ``exec`` of a string: CPython would otherwise remember the
+    KeyboardInterrupt, caught or not, and end the process by SIGINT (status -2). A stand-in
+    command raises the signal against itself there; ``python -m`` is the runner that
+    honours that memory."""
+    (tmp_path / "ctg_probe.py").write_text(PROBE.format(sig), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-m", "ctg_probe", "probe"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == ExitCode.INTERRUPTED, proc.stderr
+    assert proc.stderr.strip() == "ctg: interrupted"

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +92,12 @@ def run_build(args: argparse.Namespace) -> int:
     options = BuildOptions(output_root=args.output, templates=args.templates or TEMPLATES_DIR,
                            jobs=args.jobs, converter=args.converter, timeout=args.timeout,
                            force=args.force, seal_field=args.seal_field)
-    with _interruptible():
-        if args.watch:
-            return _watch(args.data, options, args.debounce)
-        from ..build import build_package
+    if args.watch:
+        return _watch(args.data, options, args.debounce)
+    from ..build import build_package
 
-        with _progress_bar() as tick:
-            result = build_package(args.data, options, progress=tick)
+    with _progress_bar() as tick:
+        result = build_package(args.data, options, progress=tick)
     _print_result(result)
     return ExitCode.OK
 
@@ -179,28 +175,6 @@ def _converter_url(text: str) -> str:
         return check_converter_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("converter: ")) from None
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """SIGTERM stops a build as Ctrl-C does (KeyboardInterrupt: LibreOffice stopped,
-    nothing half-written, exit 130); a second signal while it stops is ignored."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    stopping: list[int] = []
-
-    def interrupt(signum: int, frame: object) -> None:
-        if not stopping:
-            stopping.append(signum)
-            raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 class _progress_bar:  # noqa: N801 - used as a context manager function
