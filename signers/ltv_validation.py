@@ -20,12 +20,14 @@ and :func:`validate_long_term` reports since when, judging the rest as of just b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import io
 import logging
 import os
 import pickle
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -243,32 +245,46 @@ def _shares(count: int, processes: int | None) -> list[list[int]]:
     return [list(range(i, count, n)) for i in range(n)]
 
 
-def _forked(work: Callable[[], Any]) -> Callable[[], Any]:
-    """Run ``work`` in a forked child now; the returned function waits for its pickled
-    result, or ``None`` when the child failed (the caller then does the work itself)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: compute, send, exit without running the parent's cleanups
-        os.close(read)
-        try:
-            payload = pickle.dumps(work())
-        except BaseException:  # noqa: BLE001 - reported to the parent as "no result"
-            payload = b""
-        with os.fdopen(write, "wb") as pipe:
-            pipe.write(payload)
-        os._exit(0)
-    os.close(write)
+class _Child:
+    """A forked child computing ``work``; :meth:`result` waits for its pickled result,
+    or ``None`` when the child failed (the caller then does the work itself)."""
 
-    def result() -> Any:
-        with os.fdopen(read, "rb") as pipe:
-            payload = pipe.read()
-        os.waitpid(pid, 0)
+    def __init__(self, work: Callable[[], Any]) -> None:
+        read, write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # compute, send, exit without running the parent's cleanups
+            try:
+                os.close(read)
+                try:
+                    payload = pickle.dumps(work())
+                except BaseException:  # noqa: BLE001 - reported to the parent as "no result"
+                    payload = b""
+                with os.fdopen(write, "wb") as pipe:
+                    pipe.write(payload)
+            finally:  # even if the parent is gone (broken pipe): never return into its code
+                os._exit(0)
+        os.close(write)
+        self.pipe = os.fdopen(read, "rb")
+        self.reaped = False
+
+    def result(self) -> Any:
+        with self.pipe:
+            payload = self.pipe.read()
+        os.waitpid(self.pid, 0)
+        self.reaped = True
         if not payload:
             log.warning("a process judging signatures failed; judging them here")
             return None
         return pickle.loads(payload)  # noqa: S301 - our own child's output
 
-    return result
+    def stop(self) -> None:
+        """The caller gives up (interrupted, failed): end the child now."""
+        self.pipe.close()
+        if not self.reaped:  # (a reaped pid may already name another process)
+            self.reaped = True
+            with contextlib.suppress(ChildProcessError, ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
 
 
 @dataclass(frozen=True)
@@ -304,12 +320,18 @@ class _Job:
         """The whole validation, on the path (speed-ups or plain) the caller chose."""
         doc = self.open()
         shares = _shares(len(doc.signatures), processes)
-        children = [_forked(functools.partial(self.judge_share, share))
-                    for share in shares[1:]]
-        checks, mine = asyncio.run(self.judge(doc, shares[0]))
-        judged = dict(mine)
-        for share, result in zip(shares[1:], children, strict=True):
-            judged.update(result() or asyncio.run(self.judge_signatures(doc, share)))
+        children: list[_Child] = []
+        try:
+            for share in shares[1:]:
+                children.append(_Child(functools.partial(self.judge_share, share)))
+            checks, mine = asyncio.run(self.judge(doc, shares[0]))
+            judged = dict(mine)
+            for share, child in zip(shares[1:], children, strict=True):
+                judged.update(child.result() or asyncio.run(self.judge_signatures(doc, share)))
+        except BaseException:  # interrupted or failed: no child outlives the caller
+            for child in children:
+                child.stop()
+            raise
         results = [judged[i] for i in range(len(doc.signatures))]
         xml = ""
         if self.etsi:

@@ -280,3 +280,49 @@ def test_long_term_validation_judges_the_same_in_several_processes(
         s.best_signature_time for s in three.signatures]
     strip = re.compile(rb"<vr:ValidationTime>[^<]*</vr:ValidationTime>")
     assert strip.sub(b"", one.etsi_report.encode()) == strip.sub(b"", three.etsi_report.encode())
+
+
+def _wait_exit(pid: int, seconds: float = 60) -> int | None:
+    """The exit status of ``pid`` once it has ended; ``None`` (child killed) if it is
+    still running after ``seconds``."""
+    import os
+    import signal
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
+def test_a_judging_child_ends_with_the_caller_who_gives_up() -> None:
+    """Interrupted while children judge signatures, the caller ends them: none outlives
+    ``ctg archive verify``."""
+    import functools
+    import os
+    import time
+
+    from signers.ltv_validation import _Child
+
+    child = _Child(functools.partial(time.sleep, 600))
+    child.stop()
+    with pytest.raises(ChildProcessError):  # already ended and reaped
+        os.waitpid(child.pid, os.WNOHANG)
+    child.stop()  # twice is harmless (and never signals a reused pid)
+
+
+def test_a_judging_child_whose_caller_is_gone_exits_quietly() -> None:
+    """If the caller stops reading (interrupted), the child's write fails with a broken
+    pipe: it must still exit at once, never return into the caller's code it was forked
+    from."""
+    from signers.ltv_validation import _Child
+
+    child = _Child(lambda: "x" * 1_000_000)  # more than a pipe holds: the write blocks
+    child.pipe.close()
+    child.reaped = True  # the test reaps it
+    assert _wait_exit(child.pid) == 0
