@@ -12,10 +12,11 @@ import pytest
 
 from ctgdocs.circuit.messages import MESSAGES, message_for
 from ctgdocs.circuit.settings import CircuitSettings
-from ctgdocs.circuit.stages import circuit_slots, deliberation_text, french_date
+from ctgdocs.circuit.stages import circuit_slots, deliberation_text
 from ctgdocs.exceptions import CircuitError, DataError
 from ctgdocs.load import load_convention
 from ctgdocs.model import Deliberation
+from ctgdocs.render import french_date
 from signers.circuit.errors import StoreError
 from signers.circuit.tokens import load_or_create_secret, read_secret_file
 

@@ -9,12 +9,10 @@ from signers.circuit.records import SlotSpec
 
 from ..exceptions import CircuitError
 from ..model import Convention, Deliberation, Signatory, SignatoryRole, signatories
-from ..render import french_date
 from ..signatories import SEAL_FIELD, seal_expected
 from ..wording import SEAL_REASON, deliberation_reason
 
-__all__ = ["SEAL_REASON", "circuit_slots", "default_stages", "deliberation_text",
-           "french_date"]
+__all__ = ["SEAL_REASON", "circuit_slots", "default_stages", "deliberation_text"]
 
 def deliberation_text(deliberation: Deliberation) -> str:
     """« Délibération du conseil municipal n° 2022-071 du 8 décembre 2022 »."""

@@ -158,8 +158,7 @@ def templates_env() -> Any:
     autoescaped, with the French date filters."""
     import jinja2
 
-    from ..render import french_datetime
-    from .stages import french_date
+    from ..render import french_date, french_datetime
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
