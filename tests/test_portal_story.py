@@ -20,7 +20,7 @@ from ctgdocs.circuit.stages import deliberation_text
 from ctgdocs.load import load_convention
 
 FRENCH_DATE = r"\d{1,2}(er)? (janvier|février|mars|avril|mai|juin|juillet|août|septembre|" \
-              r"octobre|novembre|décembre) \d{4} à \d{2} h \d{2}"
+              r"octobre|novembre|décembre) \d{4} à \d{1,2} h \d{2}\b"
 
 
 def text(page: Any, selector: str = "main") -> str:
