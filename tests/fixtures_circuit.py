@@ -88,12 +88,12 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
     run = ["runuser", "-u", "postgres", "--"]
     subprocess.run([*run, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U",
                     "postgres", "--no-sync"], check=True, capture_output=True, timeout=120)
-    subprocess.run([*run, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
-                    str(base / "log"), "-o",
-                    f"-c listen_addresses='' -c unix_socket_directories='{sock}' "
-                    "-c fsync=off -c max_connections=200", "start"],
-                   check=True, capture_output=True, timeout=120)
-    try:
+    try:  # stopped even when the start fails or times out after the server came up
+        subprocess.run([*run, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
+                        str(base / "log"), "-o",
+                        f"-c listen_addresses='' -c unix_socket_directories='{sock}' "
+                        "-c fsync=off -c max_connections=200", "start"],
+                       check=True, capture_output=True, timeout=120)
         yield PgCluster(sock)
     finally:
         subprocess.run([*run, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
