@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_pki import DEMO_SUBJECTS
+from guards import no_hang
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -129,7 +130,8 @@ def _run(samples: Samples, command: str, data: bytes | None,
         out = work / "out" / "signed.pdf"
         out.parent.mkdir()
         capsys.readouterr()
-        code = main(samples.args(command, target, out))
+        with no_hang():
+            code = main(samples.args(command, target, out))
         printed = capsys.readouterr()
         written = any(out.parent.iterdir())
         changed = data is not None and pdf.read_bytes() != data
@@ -233,6 +235,28 @@ def test_damaged_file(samples: Samples, command: str, case: str,
         assert "bytes were appended after the end of the last revision" in run.out
     else:
         assert "package.pdf: " in run.err
+
+
+def _unclosed_signature_value(data: bytes) -> bytes:
+    """The ``>`` closing the first signature's ``/Contents`` replaced by a letter: the
+    hex string runs on into the thousands of zeros that pad it, then into the rest."""
+    start = re.search(rb"/Contents\s*<", data)
+    assert start is not None
+    end = data.index(b">", start.end())
+    assert data[end - 1000:end] == b"0" * 1000  # the padding the damage runs into
+    return data[:end] + b"x" + data[end + 1:]
+
+
+@pytest.mark.parametrize("command", ["verify", "sign", "seal"])
+def test_an_unclosed_signature_value(samples: Samples, command: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by the random damage below: one changed byte made the speed-ups' object
+    scanner search through the padding zeros in cubic time, and ``ctg verify`` ran for
+    hours. The damage is reported; signing on top of it is refused."""
+    run = _run(samples, command, _unclosed_signature_value(samples.signed), capsys)
+    _check(run, command, {DAMAGED[command]})
+    if command == "verify":
+        assert "tampered:  YES" in run.out or "damaged" in run.err, (run.out, run.err)
 
 
 @pytest.mark.parametrize("command", ["verify", "sign", "seal"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from guards import no_hang
 from pyhanko.pdf_utils.generic import Reference
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -100,6 +101,28 @@ def test_wrong_object_number_declines(crafted: tuple[bytes, list[int], PdfFileRe
     data, offsets, reader = crafted
     assert scan_skeleton(data, offsets[0], Reference(2, 0), reader.get_object) is UNSURE
     assert scan_skeleton(data, offsets[0] + 1, Reference(1, 0), reader.get_object) is UNSURE
+
+
+HOSTILE = {
+    # a signature value whose closing ">" was damaged, running into its padding zeros:
+    # a search from there through them took hours (cubic in the zeros)
+    "unclosed hex string": b"<< /Contents <3082" + b"0" * 200_000 + b"x >>",
+    "undelimited number": b"<< /A " + b"1" * 200_000 + b"x >>",
+    "whitespace, then no token": b"<< /A " + b" " * 200_000 + b"\x80 >>",
+    "undelimited name": b"<< /A /" + b"a" * 200_000 + b"\x80 >>",
+    "undelimited reference": b"<< /A " + b"1 " * 100_000 + b"Rx >>",
+    "broken after many tokens": b"[ " + b"0 " * 100_000 + b"\x80 ]",
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_bytes_are_declined_where_they_start(case: str) -> None:
+    """The scanner reads token after token where the last one ended: bytes that are no
+    token end the scan there (UNSURE), whatever follows them."""
+    data, offsets = _pdf([HOSTILE[case]])
+    with no_hang(60):
+        assert scan_skeleton(data, offsets[0], Reference(1, 0), lambda r: None) is UNSURE
+        assert value_span(data, offsets[0], Reference(1, 0)) is None
 
 
 def test_value_span(crafted: tuple[bytes, list[int], PdfFileReader]) -> None:

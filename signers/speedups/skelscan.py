@@ -57,15 +57,15 @@ UNSURE = object()
 _WS = rb"[ \t\r\n]"
 _END = rb"(?=[ \t\r\n()<>\[\]{}/%])"
 _HEADER = re.compile(rb"(\d+)" + _WS + rb"+(\d+)" + _WS + rb"+obj")
-_TOKEN = re.compile(
-    _WS + rb"*(?:"
+_TOKEN = re.compile(  # possessive quantifiers: matched at one place, in linear time
+    _WS + rb"*+(?:"
     rb"(<<)"                                                # 1 dictionary start
     rb"|(>>)"                                               # 2 dictionary end
     rb"|(\[)"                                               # 3 array start
     rb"|(\])"                                               # 4 array end
-    rb"|((\d+)" + _WS + rb"+(\d+)" + _WS + rb"+R)(?![A-Za-z])"  # 5-7 reference
+    rb"|((\d++)" + _WS + rb"++(\d++)" + _WS + rb"++R)(?![A-Za-z])"  # 5-7 reference
     rb"|/([!-~]*?)" + _END +                                # 8 name
-    rb"|([+-]?(?:\d+\.?\d*|\.\d+))" + _END +                # 9 number
+    rb"|([+-]?(?:\d++(?:\.\d*+)?|\.\d++))" + _END +         # 9 number
     rb"|(?:true|false|null)" + _END +                       # (scalar keyword)
     rb"|<[0-9A-Fa-f \t\r\n]*>"                              # (hex string)
     rb"|(\()"                                               # 10 literal string
@@ -163,11 +163,13 @@ def _value(data: bytes, pos: int) -> tuple[Any, int, Any]:
     stack: list[list[Any]] = []
     length: Any = None
     value: Any
-    tokens = _TOKEN.finditer(data, pos)
     while True:
-        m = next(tokens, None)
-        if m is None or m.start() != pos:
-            raise _Unsure  # finditer skipped bytes that are no token
+        # anchored: bytes that are no token end the scan here, without searching on
+        # (a search from a broken token through 15,000 zeros of a signature's
+        # /Contents took hours)
+        m = _TOKEN.match(data, pos)
+        if m is None:
+            raise _Unsure
         pos, kind = m.end(), m.lastindex
         frame = stack[-1] if stack else None
         if frame is not None and frame[0] == "d" and frame[3] is None:
@@ -203,7 +205,6 @@ def _value(data: bytes, pos: int) -> tuple[Any, int, Any]:
             value = None
         elif kind == 10:
             pos, value = _skip_string(data, pos), None
-            tokens = _TOKEN.finditer(data, pos)
         elif kind == 2:
             raise _Unsure
         else:
