@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from fixtures_circuit import CircuitKit, der_root
 from fixtures_pki import DEMO_SUBJECTS
+from guards import no_hang
 from pyhanko.pdf_utils.generic import NameObject, TextStringObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields as pfields
 from pyhanko.sign import signers as psigners
 
-from signers.circuit.acceptance import CheckLimits
+from signers.circuit.acceptance import CheckLimits, prescan
 from signers.circuit.errors import CircuitRefusal, Conflict, Refused, TooLarge
 from signers.circuit.records import SlotState
 from signers.circuit.sandbox import ProcessChecker
@@ -197,6 +198,22 @@ def test_size_and_object_caps(make_kit: Callable[..., CircuitKit], tmp_path: Pat
     stream = b"100 0 obj << /Type /ObjStm /N 1000000 /First 10 /Length 1 >> stream\n0\n" \
              b"endstream endobj\n"
     refused(kit, token, base + stream + b"%%EOF\n", "too-complex")  # a million objects
+
+
+def test_object_count_of_hostile_appended_bytes() -> None:
+    """The objects an upload declares are counted in linear time, whatever it repeats
+    (8 MB of "/Type /ObjStm " took hours to count, pairing each with every later
+    byte), and an object stream's ``/N`` of thousands of digits is too many objects,
+    not a crash of ``int``."""
+    head, limits = b"%PDF-1.7\n", CheckLimits()
+    with no_hang(60):  # declares nothing: passes the pre-scan
+        prescan(head + b"/Type /ObjStm " * 590_000 + b"\n%%EOF\n", len(head), limits)
+    for stream in (b"<< /Type /ObjStm /N " + b"9" * 5000 + b" /First 4 >>",
+                   b"<</N 2001/Type/ObjStm/First 4>>"):
+        with pytest.raises(Refused) as error:
+            prescan(head + stream + b"\n%%EOF\n", len(head), limits)
+        assert error.value.code == "too-complex"
+    prescan(head + b"<</Type/ObjStm/First 4>> <</N 2001>>\n%%EOF\n", len(head), limits)
 
 
 def test_million_object_file_is_refused_unparsed(akit: CircuitKit) -> None:
