@@ -20,7 +20,6 @@ and :func:`validate_long_term` reports since when, judging the rest as of just b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import io
@@ -30,7 +29,7 @@ import pickle
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -282,7 +281,7 @@ class _Child:
         self.pipe.close()
         if not self.reaped:  # (a reaped pid may already name another process)
             self.reaped = True
-            with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            with suppress(ChildProcessError, ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
 

@@ -256,7 +256,7 @@ def test_an_unclosed_signature_value(samples: Samples, command: str,
     run = _run(samples, command, _unclosed_signature_value(samples.signed), capsys)
     _check(run, command, {DAMAGED[command]})
     if command == "verify":
-        assert "tampered:  YES" in run.out or "damaged" in run.err, (run.out, run.err)
+        assert "tampered:  YES" in run.out, (run.out, run.err)
 
 
 @pytest.mark.parametrize("command", ["verify", "sign", "seal"])
